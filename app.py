@@ -1,0 +1,1 @@
+"""Hugging Face Space entry point (the demo lands with the Space issue)."""

@@ -1,0 +1,144 @@
+"""Image sources -> one uint8 tensor [N, C, H, W] plus int64 labels [N].
+
+Sources: a local folder of IDX files (gzipped or not, laid out like the MNIST distribution), local
+parquet files or an image folder (through `datasets`), or a Hub dataset id (default `ylecun/mnist`).
+Images are padded to 32x32 as in the tutorial. Splits: `train`, `val` (a fixed, seeded slice of the
+official training set that `train` then excludes) and `test` (the official test split).
+
+The whole set is small (MNIST is 60 MB as uint8), so training slices batches from this one tensor
+on the training device instead of pushing images one at a time through a DataLoader.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SPLITS = ("train", "val", "test")
+DEFAULT_DATASET = "ylecun/mnist"
+VAL_SIZE = 5000
+VAL_SEED = 0
+IMAGE_SIZE = 32
+_IDX_MAGIC = {2049: 1, 2051: 3}  # labels: 1 dimension; images: 3 dimensions
+_IDX_PREFIXES = {"train": ("train",), "test": ("t10k", "test")}
+_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+def load_images(
+    source: str | Path = DEFAULT_DATASET,
+    split: str = "train",
+    *,
+    size: int | None = IMAGE_SIZE,
+    val_size: int = VAL_SIZE,
+) -> tuple[Tensor, Tensor]:
+    """Load one split as (uint8 images [N, C, size, size], int64 labels [N]).
+
+    `size=None` keeps the stored size. Labels are -1 where the source has none.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    images, labels = _load_official_split(source, "test" if split == "test" else "train")
+    if split != "test":
+        if not 0 < val_size < len(images):
+            raise ValueError(f"val_size must be between 1 and {len(images) - 1}, got {val_size}")
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(VAL_SEED))
+        keep = order[:val_size] if split == "val" else order[val_size:].sort().values
+        images, labels = images[keep], labels[keep]
+    return (pad_images(images, size) if size is not None else images), labels
+
+
+def pad_images(images: Tensor, size: int = IMAGE_SIZE) -> Tensor:
+    """Zero-pad [N, C, H, W] images symmetrically to size x size (28x28 MNIST -> 32x32)."""
+    height, width = images.shape[-2:]
+    if height > size or width > size:
+        raise ValueError(f"images are {height}x{width}, larger than the {size}x{size} the models expect")
+    top, left = (size - height) // 2, (size - width) // 2
+    return F.pad(images, (left, size - width - left, top, size - height - top))
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file (optionally gzipped), checking its magic number and its length."""
+    path = Path(path)
+    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 8:
+        raise ValueError(f"{path}: not an IDX file (only {len(raw)} bytes)")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in _IDX_MAGIC:
+        raise ValueError(f"{path}: bad IDX magic number {magic} (expected 2051 for images, 2049 for labels)")
+    ndim = _IDX_MAGIC[magic]
+    header = 4 + 4 * ndim
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    expected = int(np.prod(dims))
+    if len(raw) - header != expected:
+        raise ValueError(
+            f"{path}: truncated or oversized IDX body: header says {dims} = {expected} bytes, "
+            f"file holds {len(raw) - header}"
+        )
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+
+
+def _load_official_split(source: str | Path, split: str) -> tuple[Tensor, Tensor]:
+    path = Path(source)
+    if path.is_dir():
+        if any("idx" in p.name for p in path.iterdir()):
+            return _load_idx_folder(path, split)
+        if any(path.rglob("*.parquet")):
+            return _load_with_datasets("parquet", split, data_dir=str(path))
+        return _load_with_datasets("imagefolder", split, data_dir=str(path))
+    if path.is_file():
+        if path.suffix != ".parquet":
+            raise ValueError(f"{path}: unknown dataset format (expected a folder of IDX files, parquet or images)")
+        return _load_with_datasets("parquet", split, data_files={split: str(path)})
+    if not _HUB_ID.match(str(source)) or str(source).startswith("."):
+        raise FileNotFoundError(f"dataset path {source} does not exist")
+    return _load_with_datasets(str(source), split)
+
+
+def _load_idx_folder(folder: Path, split: str) -> tuple[Tensor, Tensor]:
+    def find(kind: str) -> Path:
+        for p in sorted(folder.iterdir()):
+            name = p.name.lower()
+            if name.startswith(_IDX_PREFIXES[split]) and kind in name and "idx" in name:
+                return p
+        raise FileNotFoundError(
+            f"{folder}: no {split} {kind} IDX file (expected a name like "
+            f"{_IDX_PREFIXES[split][0]}-{kind}-idx{3 if kind == 'images' else 1}-ubyte[.gz])"
+        )
+
+    images, labels = read_idx(find("images")), read_idx(find("labels"))
+    if images.ndim != 3 or labels.ndim != 1:
+        raise ValueError(f"{folder}: expected 3-D image and 1-D label IDX files for {split}")
+    if len(images) != len(labels):
+        raise ValueError(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
+    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def _load_with_datasets(name: str, split: str, **kwargs: object) -> tuple[Tensor, Tensor]:
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(name, split=split, **kwargs)
+    except ValueError as err:
+        if "split" in str(err).lower():
+            raise ValueError(f"dataset {name!r} has no {split!r} split ({err})") from err
+        raise
+    except (FileNotFoundError, ConnectionError, OSError) as err:
+        raise FileNotFoundError(f"could not load dataset {name!r} (not a local folder, and not on the Hub or offline): {err}") from err
+    image_column = next((c for c, f in dataset.features.items() if isinstance(f, datasets.Image)), None)
+    if image_column is None:
+        raise ValueError(f"dataset {name!r} has no image column (features: {list(dataset.features)})")
+    pixels = [np.asarray(image) for image in dataset[image_column]]
+    shapes = {p.shape for p in pixels}
+    if len(shapes) != 1:
+        raise ValueError(f"dataset {name!r}: images have different shapes {sorted(shapes)[:4]}; resize them first")
+    stacked = np.stack(pixels)
+    images = torch.from_numpy(stacked).unsqueeze(1) if stacked.ndim == 3 else torch.from_numpy(stacked).permute(0, 3, 1, 2)
+    label_column = "label" if "label" in dataset.features else None
+    labels = torch.tensor(dataset[label_column], dtype=torch.int64) if label_column else torch.full((len(images),), -1)
+    return images.contiguous(), labels

@@ -1,0 +1,281 @@
+"""`AutoEncoder`: encoder + bottleneck + decoder + reconstruction loss, built from a plain config.
+
+It loads and saves like any Hugging Face model (`PyTorchModelHubMixin`): `config.json` holds the
+config, `model.safetensors` the weights and the fitted latent statistics. Loading is strict and
+safe: only safetensors are read (a pickle is never unpickled), unknown config keys, missing,
+unexpected or mis-shaped tensors are errors naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub.errors import RemoteEntryNotFoundError
+from torch import Tensor, nn
+
+from .blocks import build_decoder, build_encoder, mlp_widths
+from .bottlenecks import build_bottleneck
+from .config import AutoEncoderConfig, RECON_LOSSES, check_choice
+from .noise import random_corruption
+from .variants import VARIANTS
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+class CheckpointError(ValueError):
+    """A saved model that cannot be loaded safely and exactly: the message names the file."""
+
+
+@dataclass
+class AutoEncoderOutput:
+    """What a forward pass returns. `penalty` is unweighted (sparsity penalty or KL, 0 for plain);
+    `loss = recon_loss + weight * penalty` with the config's sparsity or KL weight."""
+
+    reconstruction: Tensor
+    latent: Tensor
+    recon_loss: Tensor
+    penalty: Tensor
+    loss: Tensor
+
+
+def reconstruction_loss(kind: str, logits: Tensor, target: Tensor) -> Tensor:
+    """`bce` and `mse`: summed over the pixels of an image, averaged over the batch.
+    `rmse`: the tutorial's root of the mean squared error over all pixels."""
+    check_choice("reconstruction loss", kind, RECON_LOSSES)
+    batch = target.shape[0]
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / batch
+    squared = (torch.sigmoid(logits) - target).square()
+    return squared.sum() / batch if kind == "mse" else squared.mean().sqrt()
+
+
+class AutoEncoder(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="autoencoders",
+    license="mit",
+    tags=["autoencoder", "mnist"],
+):
+    """An autoencoder of any preset. Build one with `AutoEncoder.from_variant("deep")`."""
+
+    def __init__(self, config: AutoEncoderConfig | dict[str, Any] | None = None) -> None:
+        super().__init__()
+        if config is None:
+            config = AutoEncoderConfig()
+        elif isinstance(config, dict):
+            config = AutoEncoderConfig.from_dict(config)
+        self.config = config
+        self.bottleneck = build_bottleneck(config)
+        self.encoder = build_encoder(config, config.latent_dim * self.bottleneck.expansion)
+        self.decoder = build_decoder(config)
+        dim = config.latent_dim
+        self.register_buffer("latent_mean", torch.zeros(dim))
+        self.register_buffer("latent_components", torch.eye(dim))
+        self.register_buffer("latent_scale", torch.ones(dim))
+        self.register_buffer("latent_fitted", torch.zeros((), dtype=torch.bool))
+
+    @classmethod
+    def from_variant(cls, name: str, **overrides: Any) -> AutoEncoder:
+        """A preset from `VARIANTS` with config fields overridden; `depth=N` derives `hidden_dims`
+        for an MLP of N encoder layers."""
+        check_choice("variant", name, tuple(VARIANTS))
+        values = {**VARIANTS[name], "variant": name}
+        depth = overrides.pop("depth", None)
+        values.update(overrides)
+        if depth is not None:
+            probe = AutoEncoderConfig.from_dict(values)
+            values["hidden_dims"] = mlp_widths(probe.channels * probe.image_size**2, probe.latent_dim, depth)
+        return cls(AutoEncoderConfig.from_dict(values))
+
+    @property
+    def is_variational(self) -> bool:
+        return self.config.bottleneck == "variational"
+
+    @property
+    def penalty_weight(self) -> float:
+        return {"sparse": self.config.sparsity_weight, "variational": self.config.kl_weight}.get(
+            self.config.bottleneck, 0.0
+        )
+
+    def _prepare(self, images: Tensor) -> Tensor:
+        """Check the shape and turn uint8 pixels into floats in [0, 1]."""
+        if images.ndim != 4 or tuple(images.shape[1:]) != self.config.input_shape:
+            raise ValueError(
+                f"expected images of shape [B, {', '.join(map(str, self.config.input_shape))}], "
+                f"got {list(images.shape)} (pad 28x28 digits with autoencoders.data.pad_images)"
+            )
+        if images.dtype == torch.uint8:
+            return images.float().div_(255)
+        return images
+
+    def encode(self, images: Tensor) -> Tensor:
+        """Images [B, C, H, W] in [0, 1] (or uint8) -> codes [B, latent_dim]; the VAE gives its mean."""
+        return self.bottleneck.code(self.encoder(self._prepare(images)))
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Codes [B, latent_dim] -> images [B, C, H, W] in [0, 1]."""
+        return torch.sigmoid(self.decoder(codes))
+
+    def reconstruct(self, images: Tensor) -> Tensor:
+        """Deterministic reconstruction: decode(encode(images)), no noise, no sampling."""
+        return self.decode(self.encode(images))
+
+    def forward(self, images: Tensor, target: Tensor | None = None) -> AutoEncoderOutput:
+        """Reconstruct `images` and compute the loss against `target` (default: the images).
+
+        In training mode a model whose config has `noise` corrupts its input first and is scored
+        against the clean images: that is what makes it a denoising autoencoder.
+        """
+        inputs = self._prepare(images)
+        target = inputs if target is None else self._prepare(target)
+        if self.training and self.config.noise:
+            inputs = random_corruption(inputs, self.config.noise)
+        code, penalty = self.bottleneck(self.encoder(inputs))
+        logits = self.decoder(code)
+        recon = reconstruction_loss(self.config.recon_loss, logits, target)
+        return AutoEncoderOutput(
+            reconstruction=torch.sigmoid(logits),
+            latent=code,
+            recon_loss=recon,
+            penalty=penalty,
+            loss=recon + self.penalty_weight * penalty,
+        )
+
+    @torch.no_grad()
+    def fit_latent_stats(self, images: Tensor, batch_size: int = 2048) -> AutoEncoder:
+        """Fit mean and principal axes of the codes of `images` and store them as buffers, so
+        that `sample` and `code_from_axes` draw codes that decode to digits, not noise."""
+        was_training = self.training
+        self.eval()
+        device = self.latent_mean.device
+        codes = torch.cat(
+            [self.encode(images[i : i + batch_size].to(device)).double() for i in range(0, len(images), batch_size)]
+        )
+        self.train(was_training)
+        if len(codes) < 2:
+            raise ValueError("fit_latent_stats needs at least two images")
+        mean = codes.mean(dim=0)
+        centred = codes - mean
+        variances, axes = torch.linalg.eigh(centred.T @ centred / (len(codes) - 1))
+        self.latent_mean.copy_(mean)
+        self.latent_components.copy_(axes.flip(1).T)
+        self.latent_scale.copy_(variances.flip(0).clamp_min(0).sqrt())
+        self.latent_fitted.fill_(True)
+        return self
+
+    def code_from_axes(self, coords: Tensor) -> Tensor:
+        """Codes from coordinates along the principal axes, in standard deviations ([B, k], k <=
+        latent_dim; missing axes are 0). The VAE uses its prior N(0, I), the others the fitted
+        distribution of their training codes."""
+        dim = self.config.latent_dim
+        if coords.ndim != 2 or coords.shape[1] > dim:
+            raise ValueError(f"expected coordinates of shape [B, k] with k <= {dim}, got {list(coords.shape)}")
+        coords = F.pad(coords.to(self.latent_mean), (0, dim - coords.shape[1]))
+        if self.is_variational:
+            return coords
+        if not bool(self.latent_fitted):
+            raise RuntimeError("this model has no latent statistics yet: call fit_latent_stats(train_images) first")
+        return self.latent_mean + (coords * self.latent_scale) @ self.latent_components
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """`n` new images: codes drawn from the prior (VAE) or the fitted code distribution."""
+        coords = torch.randn(n, self.config.latent_dim, generator=generator, device=self.latent_mean.device)
+        return self.decode(self.code_from_axes(coords))
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        safetensors.torch.save_model(self, str(save_directory / WEIGHTS_NAME))
+        (save_directory / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        revision: str | None = None,
+        map_location: str | torch.device = "cpu",
+    ) -> AutoEncoder:
+        """Load from a local folder or a Hub repo id: config.json + model.safetensors, strictly."""
+        source = str(pretrained_model_name_or_path)
+
+        def fetch(filename: str) -> str:
+            if os.path.isdir(source):
+                path = os.path.join(source, filename)
+                if not os.path.isfile(path):
+                    raise CheckpointError(_missing_message(source, filename, os.listdir(source)))
+                return path
+            try:
+                return hf_hub_download(
+                    repo_id=source,
+                    filename=filename,
+                    revision=revision,
+                    cache_dir=cache_dir,
+                    force_download=force_download,
+                    token=token,
+                    local_files_only=local_files_only,
+                )
+            except RemoteEntryNotFoundError as err:
+                raise CheckpointError(_missing_message(source, filename, [])) from err
+
+        config = load_config(fetch(CONFIG_NAME))
+        model = cls(config)
+        load_weights(model, fetch(WEIGHTS_NAME), map_location)
+        return model.eval()
+
+
+def load_config(path: str | Path) -> AutoEncoderConfig:
+    """Read and validate a config.json; every problem names the file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return AutoEncoderConfig.from_dict(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from err
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: {err}") from err
+
+
+def load_weights(model: nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> None:
+    """Load a safetensors file into `model`, exactly: every tensor present, none extra, same shapes."""
+    try:
+        state = safetensors.torch.load_file(str(path), device=str(map_location))
+    except (safetensors.SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [
+        f"{k} {list(state[k].shape)} (config expects {list(v.shape)})"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = [
+        f"missing tensors {missing}" if missing else "",
+        f"unexpected tensors {unexpected}" if unexpected else "",
+        f"wrong shapes: {'; '.join(wrong)}" if wrong else "",
+    ]
+    if any(problems):
+        raise CheckpointError(f"{path} does not match its config.json: {', '.join(p for p in problems if p)}")
+    model.load_state_dict(state, strict=True)
+
+
+def _missing_message(source: str, filename: str, present: list[str]) -> str:
+    pickles = [name for name in present if name.endswith(PICKLE_SUFFIXES)]
+    message = f"{source}: no {filename}"
+    if filename == WEIGHTS_NAME:
+        message += " (autoencoders loads safetensors weights only and never unpickles a checkpoint"
+        message += f"; found the pickle file(s) {pickles} and refused them)" if pickles else ")"
+    return message

@@ -1,0 +1,39 @@
+"""Corruptions for denoising autoencoders, applied on the tensor's own device.
+
+- gaussian: add N(0, level^2) noise, clip to [0, 1];
+- masking: set a fraction `level` of the pixels to 0 (Vincent et al. 2008);
+- salt_and_pepper: set a fraction `level` of the pixels to 0 or 1 with equal odds.
+
+`level` is a float or a tensor that broadcasts against the images (one level per image).
+Pass a `torch.Generator` on the same device for reproducible noise.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .config import CORRUPTIONS, check_choice
+
+
+def corrupt(images: Tensor, kind: str, level: float | Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Return a corrupted copy of float `images` in [0, 1]."""
+    check_choice("corruption", kind, CORRUPTIONS)
+    if kind == "gaussian":
+        noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+        return (images + level * noise).clamp(0.0, 1.0)
+    hit = torch.rand(images.shape, generator=generator, device=images.device) < level
+    if kind == "masking":
+        return images.masked_fill(hit, 0.0)
+    salt = torch.rand(images.shape, generator=generator, device=images.device) < 0.5
+    return torch.where(hit, salt.to(images.dtype), images)
+
+
+def random_corruption(images: Tensor, noise: dict[str, float], generator: torch.Generator | None = None) -> Tensor:
+    """Corrupt a batch with one corruption drawn from `noise` (kind -> largest level) and a level
+    drawn uniformly in [0, largest] per image, so one model learns every kind and strength."""
+    kinds = list(noise)
+    kind = kinds[int(torch.randint(len(kinds), (1,)))] if len(kinds) > 1 else kinds[0]
+    shape = (images.shape[0],) + (1,) * (images.ndim - 1)
+    level = torch.rand(shape, generator=generator, device=images.device, dtype=images.dtype) * noise[kind]
+    return corrupt(images, kind, level, generator)

@@ -1,0 +1,72 @@
+import math
+
+import pytest
+import torch
+
+from autoencoders.bottlenecks import gaussian_kl, sparsity_penalty
+from autoencoders.noise import corrupt, random_corruption
+
+
+@pytest.mark.parametrize("level", [0.1, 0.25, 0.5, 0.9])
+def test_masking_zeroes_the_requested_fraction(level):
+    ones = torch.ones(64, 1, 32, 32)
+    masked = corrupt(ones, "masking", level, torch.Generator().manual_seed(0))
+    assert abs((masked == 0).float().mean().item() - level) < 0.01
+    assert set(masked.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_salt_and_pepper_hits_the_fraction_with_both_values():
+    grey = torch.full((64, 1, 32, 32), 0.5)
+    noisy = corrupt(grey, "salt_and_pepper", 0.3, torch.Generator().manual_seed(0))
+    hit = noisy != 0.5
+    assert abs(hit.float().mean().item() - 0.3) < 0.01
+    assert abs((noisy[hit] == 1).float().mean().item() - 0.5) < 0.02
+
+
+def test_gaussian_has_the_requested_std_and_stays_in_range():
+    grey = torch.full((64, 1, 32, 32), 0.5)
+    noisy = corrupt(grey, "gaussian", 0.1, torch.Generator().manual_seed(0))
+    assert abs((noisy - grey).std().item() - 0.1) < 0.005
+    assert noisy.min() >= 0 and noisy.max() <= 1
+
+
+def test_corruption_is_seedable_and_stays_on_device():
+    x = torch.rand(8, 1, 32, 32)
+    for kind in ("gaussian", "masking", "salt_and_pepper"):
+        a = corrupt(x, kind, 0.3, torch.Generator().manual_seed(5))
+        b = corrupt(x, kind, 0.3, torch.Generator().manual_seed(5))
+        assert torch.equal(a, b) and a.device == x.device and not torch.equal(a, x)
+    torch.manual_seed(1)
+    a = random_corruption(x, {"masking": 0.5, "gaussian": 0.5})
+    torch.manual_seed(1)
+    assert torch.equal(a, random_corruption(x, {"masking": 0.5, "gaussian": 0.5}))
+
+
+def test_per_image_levels_broadcast():
+    ones = torch.ones(2, 1, 32, 32)
+    masked = corrupt(ones, "masking", torch.tensor([0.0, 1.0]).view(2, 1, 1, 1))
+    assert masked[0].min() == 1 and masked[1].max() == 0
+
+
+@pytest.mark.parametrize("kind", ["log", "l1", "kl"])
+def test_sparsity_penalties_are_finite_at_saturated_activations(kind):
+    for rho_hat in (torch.zeros(30), torch.ones(30), torch.tensor([0.0, 1.0, 0.5])):
+        rho_hat = rho_hat.clone().requires_grad_()
+        penalty = sparsity_penalty(kind, rho_hat)
+        penalty.backward()
+        assert torch.isfinite(penalty) and torch.isfinite(rho_hat.grad).all()
+
+
+def test_sparsity_penalty_values():
+    rho_hat = torch.tensor([0.05, 0.5])
+    assert sparsity_penalty("kl", rho_hat, 0.05).item() == pytest.approx(
+        0.05 * math.log(0.05 / 0.5) + 0.95 * math.log(0.95 / 0.5), rel=1e-5
+    )
+    assert sparsity_penalty("log", rho_hat).item() == pytest.approx(math.log(1.0025) + math.log(1.25), rel=1e-5)
+    assert sparsity_penalty("l1", rho_hat).item() == pytest.approx(0.55)
+
+
+def test_vae_kl_is_zero_for_the_prior_and_positive_otherwise():
+    assert torch.equal(gaussian_kl(torch.zeros(4, 20), torch.zeros(4, 20)), torch.zeros(4))
+    assert (gaussian_kl(torch.ones(4, 20), torch.zeros(4, 20)) == 10).all()
+    assert (gaussian_kl(torch.zeros(4, 20), torch.full((4, 20), -1.0)) > 0).all()

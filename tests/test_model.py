@@ -1,0 +1,199 @@
+import json
+
+import pytest
+import torch
+
+from autoencoders import VARIANTS, AutoEncoder, AutoEncoderConfig, CheckpointError
+from autoencoders.blocks import mlp_widths
+from autoencoders.metrics import reconstruct_in_batches, squared_error_per_image
+from autoencoders.model import reconstruction_loss
+
+
+def _train(model, images, steps, batch_size=64, lr=2e-3):
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for step in range(steps):
+        batch = images[torch.randint(len(images), (batch_size,))]
+        loss = model(batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def _test_error(model, images):
+    reconstructions, _ = reconstruct_in_batches(model, images)
+    return squared_error_per_image(images, reconstructions).mean().item()
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_preset_learns_on_real_mnist(name, mnist_train, mnist_test):
+    train, test = mnist_train[0][:8000], mnist_test[0][:1000]
+    model = AutoEncoder.from_variant(name)
+    before = _test_error(model, test)
+    after = _test_error(_train(model, train, steps=300), test)
+    assert after < 0.5 * before, (before, after)
+    assert after < 45  # an untrained model scores ~100-200; the mean digit alone ~52
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_api_shapes_and_ranges(name):
+    model = AutoEncoder.from_variant(name, latent_dim=8).eval()
+    x = torch.rand(5, 1, 32, 32)
+    z = model.encode(x)
+    assert z.shape == (5, 8)
+    x_hat = model.decode(z)
+    assert x_hat.shape == x.shape and 0 <= x_hat.min() and x_hat.max() <= 1
+    out = model(x)
+    assert out.reconstruction.shape == x.shape and out.latent.shape == (5, 8)
+    assert torch.isclose(out.loss, out.recon_loss + model.penalty_weight * out.penalty)
+    assert torch.allclose(model.reconstruct(x), x_hat)
+    assert torch.equal(model.encode((x * 255).to(torch.uint8)), model.encode((x * 255).to(torch.uint8).float() / 255))
+
+
+def test_conv_accepts_any_channel_count():
+    model = AutoEncoder.from_variant("conv", channels=3, latent_dim=16)
+    assert model.reconstruct(torch.rand(2, 3, 32, 32)).shape == (2, 3, 32, 32)
+
+
+def test_wrong_image_shape_is_a_clear_error():
+    model = AutoEncoder.from_variant("deep")
+    with pytest.raises(ValueError, match=r"expected images of shape \[B, 1, 32, 32\], got \[2, 1, 28, 28\]"):
+        model.encode(torch.rand(2, 1, 28, 28))
+
+
+def test_deep_widths_are_sane_for_any_depth_and_code_size():
+    for depth in range(1, 12):
+        for latent in (2, 20, 30, 128, 700):
+            widths = [1024, *mlp_widths(1024, latent, depth), latent]
+            assert len(widths) == depth + 1
+            assert all(a >= b for a, b in zip(widths, widths[1:])), widths
+    model = AutoEncoder.from_variant("deep", depth=8, latent_dim=200)
+    assert model.encode(torch.rand(2, 1, 32, 32)).shape == (2, 200)
+    assert len(model.config.hidden_dims) == 7
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"recon_loss": "l2"}, "choose one of: bce, mse, rmse"),
+        ({"bottleneck": "vq"}, "choose one of: plain, sparse, variational"),
+        ({"sparsity_penalty": "l0"}, "choose one of: log, l1, kl"),
+        ({"noise": {"blur": 0.1}}, "choose one of: gaussian, masking, salt_and_pepper"),
+        ({"activation": "swish"}, "choose one of: relu"),
+        ({"latent_dim": "30"}, "'latent_dim' must be int"),
+        ({"colour": 3}, "unknown config keys \\['colour'\\]"),
+    ],
+)
+def test_unknown_names_raise_value_error_listing_choices(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        AutoEncoder.from_variant("deep", **kwargs)
+
+
+def test_unknown_variant_lists_the_presets():
+    with pytest.raises(ValueError, match="choose one of: simple, deep, denoising, sparse, conv, vae"):
+        AutoEncoder.from_variant("contractive")
+
+
+def test_denoising_training_loss_sees_corrupted_inputs_and_clean_targets(mnist_test):
+    model = AutoEncoder.from_variant("denoising")
+    clean = mnist_test[0][:256].float() / 255
+    seen = {}
+    model.encoder.register_forward_pre_hook(lambda _, args: seen.__setitem__("input", args[0]))
+    model.decoder.register_forward_hook(lambda _, __, out: seen.__setitem__("logits", out))
+    out = model.train()(clean)
+    changed = (seen["input"] != clean).float().mean().item()
+    assert changed > 0.01, "training input was not corrupted"
+    assert torch.allclose(out.recon_loss, reconstruction_loss("bce", seen["logits"], clean))
+    assert not torch.allclose(out.recon_loss, reconstruction_loss("bce", seen["logits"], seen["input"]))
+    model.eval()(clean)
+    assert torch.equal(seen["input"], clean), "evaluation must not corrupt"
+
+
+def test_latent_stats_and_sampling(mnist_train):
+    images = mnist_train[0][:2000]
+    model = _train(AutoEncoder.from_variant("deep", latent_dim=10), images, steps=100)
+    with pytest.raises(RuntimeError, match="fit_latent_stats"):
+        model.sample(4)
+    model.fit_latent_stats(images)
+    codes = model.encode(images).detach().double()
+    assert torch.allclose(model.latent_mean.double(), codes.mean(0), atol=1e-4)
+    axes = model.latent_components
+    assert torch.allclose(axes @ axes.T, torch.eye(10), atol=1e-4)
+    assert torch.all(model.latent_scale[:-1] >= model.latent_scale[1:])
+    projected = (codes - codes.mean(0)) @ axes.double().T
+    assert torch.allclose(projected.std(0), model.latent_scale.double(), rtol=1e-3)
+    samples = model.sample(16, generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (16, 1, 32, 32) and 0 <= samples.min() and samples.max() <= 1
+    assert torch.equal(samples, model.sample(16, generator=torch.Generator().manual_seed(0)))
+    assert torch.allclose(model.code_from_axes(torch.zeros(1, 3)), model.latent_mean)
+
+
+def test_vae_samples_from_its_prior_without_fitting():
+    model = AutoEncoder.from_variant("vae").eval()
+    assert model.sample(3).shape == (3, 1, 32, 32)
+    coords = torch.randn(2, 20)
+    assert torch.equal(model.code_from_axes(coords), coords)
+
+
+def test_save_and_load_round_trip(tmp_path, mnist_test):
+    model = AutoEncoder.from_variant("sparse", latent_dim=12, sparsity_penalty="kl").eval()
+    model.fit_latent_stats(mnist_test[0][:500])
+    model.save_pretrained(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    loaded = AutoEncoder.from_pretrained(tmp_path / "m")
+    assert loaded.config == model.config and not loaded.training
+    assert json.loads((tmp_path / "m/config.json").read_text()) == model.config.to_dict()
+    x = mnist_test[0][:8]
+    assert torch.equal(loaded.reconstruct(x), model.reconstruct(x))
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(loaded.sample(4, generator=gen()), model.sample(4, generator=gen()))
+    card = (tmp_path / "m/README.md").read_text()
+    assert "library_name: autoencoders" in card
+
+
+def _saved(tmp_path, name="deep"):
+    model = AutoEncoder.from_variant(name, latent_dim=6, hidden_dims=[32])
+    model.save_pretrained(tmp_path)
+    return model
+
+
+def test_missing_tensor_fails_loudly(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    _saved(tmp_path)
+    state = load_file(tmp_path / "model.safetensors")
+    state.pop("decoder.0.bias")
+    save_file(state, tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"model.safetensors does not match.*missing tensors \['decoder.0.bias'\]"):
+        AutoEncoder.from_pretrained(tmp_path)
+
+
+def test_wrong_shape_fails_loudly(tmp_path):
+    _saved(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["latent_dim"] = 7
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"wrong shapes: .*\(config expects \[7"):
+        AutoEncoder.from_pretrained(tmp_path)
+
+
+def test_unknown_config_key_names_the_file(tmp_path):
+    _saved(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["dropout"] = 0.1
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"config.json: unknown config keys \['dropout'\]"):
+        AutoEncoder.from_pretrained(tmp_path)
+
+
+def test_config_round_trips_every_field():
+    config = AutoEncoderConfig(variant="x", latent_dim=7, hidden_dims=[64, 32], noise={"masking": 0.3})
+    assert AutoEncoderConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_hub_id_offline_raises_os_error_fast():
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    with pytest.raises(LocalEntryNotFoundError):
+        AutoEncoder.from_pretrained("nobody-here/autoencoders-mnist-deep")
