@@ -40,13 +40,20 @@ class CheckpointError(ValueError):
 @dataclass
 class AutoEncoderOutput:
     """What a forward pass returns. `penalty` is unweighted (sparsity penalty or KL, 0 for plain);
-    `loss = recon_loss + weight * penalty` with the config's sparsity or KL weight."""
+    `loss = recon_loss + weight * penalty` with the config's sparsity or KL weight. The decoder's
+    logits are kept and the sigmoid applied only when `reconstruction` is read, which a training
+    step never does."""
 
-    reconstruction: Tensor
+    logits: Tensor
     latent: Tensor
     recon_loss: Tensor
     penalty: Tensor
     loss: Tensor
+
+    @property
+    def reconstruction(self) -> Tensor:
+        """Images [B, C, H, W] in [0, 1]."""
+        return torch.sigmoid(self.logits)
 
 
 def reconstruction_loss(kind: str, logits: Tensor, target: Tensor) -> Tensor:
@@ -145,7 +152,7 @@ class AutoEncoder(
         logits = self.decoder(code)
         recon = reconstruction_loss(self.config.recon_loss, logits, target)
         return AutoEncoderOutput(
-            reconstruction=torch.sigmoid(logits),
+            logits=logits,
             latent=code,
             recon_loss=recon,
             penalty=penalty,
