@@ -12,6 +12,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from .variants import VARIANTS
+
 ARCHITECTURES = ("linear", "mlp", "conv")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "sigmoid")
 BOTTLENECKS = ("plain", "sparse", "variational")
@@ -30,7 +32,7 @@ def check_choice(kind: str, value: str, choices: tuple[str, ...]) -> None:
 class AutoEncoderConfig:
     """Encoder + bottleneck + decoder + reconstruction loss, as plain values.
 
-    `hidden_dims` are the encoder's layer widths (MLP) or channel counts (conv), input side first;
+    `variant` names the preset the config came from (or `custom`). `hidden_dims` are the encoder's layer widths (MLP) or channel counts (conv), input side first;
     the decoder mirrors them. `noise` maps a corruption to its largest level: when it is set the
     model corrupts its input during training (a denoising autoencoder) and learns the clean target.
     """
@@ -54,6 +56,7 @@ class AutoEncoderConfig:
         self.hidden_dims = list(self.hidden_dims)
         self.noise = dict(self.noise)
         _check_types(self)
+        check_choice("variant", self.variant, (*VARIANTS, "custom"))
         check_choice("architecture", self.architecture, ARCHITECTURES)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("bottleneck", self.bottleneck, BOTTLENECKS)

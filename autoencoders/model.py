@@ -19,7 +19,7 @@ import safetensors.torch
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
-from huggingface_hub.errors import RemoteEntryNotFoundError
+from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
 from torch import Tensor, nn
 
 from .blocks import build_decoder, build_encoder, mlp_widths
@@ -238,9 +238,14 @@ class AutoEncoder(
             except RemoteEntryNotFoundError as err:
                 raise CheckpointError(_missing_message(source, filename, [])) from err
 
-        config = load_config(fetch(CONFIG_NAME))
-        model = cls(config)
-        load_weights(model, fetch(WEIGHTS_NAME), map_location)
+        config_path = fetch(CONFIG_NAME)
+        model = cls(load_config(config_path))
+        try:
+            weights_path = fetch(WEIGHTS_NAME)
+        except LocalEntryNotFoundError as err:  # a Hub repo whose cached snapshot has no safetensors weights
+            present = os.listdir(os.path.dirname(config_path))
+            raise CheckpointError(_missing_message(source, WEIGHTS_NAME, present)) from err
+        load_weights(model, weights_path, map_location)
         return model.eval()
 
 

@@ -188,7 +188,7 @@ def test_unknown_config_key_names_the_file(tmp_path):
 
 
 def test_config_round_trips_every_field():
-    config = AutoEncoderConfig(variant="x", latent_dim=7, hidden_dims=[64, 32], noise={"masking": 0.3})
+    config = AutoEncoderConfig(variant="custom", latent_dim=7, hidden_dims=[64, 32], noise={"masking": 0.3})
     assert AutoEncoderConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
