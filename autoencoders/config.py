@@ -32,9 +32,10 @@ def check_choice(kind: str, value: str, choices: tuple[str, ...]) -> None:
 class AutoEncoderConfig:
     """Encoder + bottleneck + decoder + reconstruction loss, as plain values.
 
-    `variant` names the preset the config came from (or `custom`). `hidden_dims` are the encoder's layer widths (MLP) or channel counts (conv), input side first;
-    the decoder mirrors them. `noise` maps a corruption to its largest level: when it is set the
-    model corrupts its input during training (a denoising autoencoder) and learns the clean target.
+    `variant` names the preset the config came from (or `custom`). `hidden_dims` are the encoder's
+    layer widths (MLP) or channel counts (conv), input side first; the decoder mirrors them.
+    `noise` maps a corruption to its largest level: when it is set the model corrupts its input
+    during training (a denoising autoencoder) and learns the clean target.
     """
 
     variant: str = "custom"
