@@ -44,3 +44,27 @@ def mnist_test(mnist_dir):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+# Short real training runs: the first 2048 training images, 500 validation and test images, batch 128.
+TRAIN_SUBSET, EVAL_SUBSET = 2048, 500
+
+
+@pytest.fixture
+def train_argv(mnist_dir):
+    """The argv of a short real run of training/train.py writing to `output_dir`."""
+
+    def build(variant: str, output_dir: Path, *flags: str) -> list[str]:
+        return [
+            "--variant", variant, "--dataset", str(mnist_dir), "--output_dir", str(output_dir),
+            "--epochs", "1", "--batch_size", "128", "--lr_warmup_steps", "2", "--report_to", "none",
+            "--max_train_samples", str(TRAIN_SUBSET), "--max_eval_samples", str(EVAL_SUBSET), *flags,
+        ]  # fmt: skip
+
+    return build
+
+
+@pytest.fixture
+def script_env():
+    """Environment for running the training script as a subprocess from the repository root."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"}
