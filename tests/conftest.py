@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -68,3 +69,33 @@ def train_argv(mnist_dir):
 def script_env():
     """Environment for running the training script as a subprocess from the repository root."""
     return {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+class FakeHub:
+    """Intercepts the two HfApi calls a push makes and records them; `fail` makes the commit fail
+    like a network error."""
+
+    def __init__(self, monkeypatch, fail=False):
+        from huggingface_hub import HfApi, RepoUrl
+
+        self.calls = []
+        calls = self.calls
+
+        def create_repo(api, repo_id, **kwargs):
+            calls.append(("create_repo", repo_id, kwargs, api.token))
+            return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+        def create_commit(api, repo_id, operations, **kwargs):
+            calls.append(("create_commit", repo_id, sorted(op.path_in_repo for op in operations), api.token))
+            if fail:
+                raise ConnectionError("the Hub is unreachable")
+            return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/1")
+
+        monkeypatch.setattr(HfApi, "create_repo", create_repo)
+        monkeypatch.setattr(HfApi, "create_commit", create_commit)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """A factory of FakeHub interceptions (the Hub is unreachable here)."""
+    return lambda fail=False: FakeHub(monkeypatch, fail)

@@ -12,8 +12,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 from conftest import EVAL_SUBSET, REPO, TRAIN_SUBSET
-from huggingface_hub import HfApi, ModelCard, RepoUrl
+from huggingface_hub import ModelCard
 
+import training.preflight as preflight
 import training.train as train_script
 from autoencoders import VARIANTS, AutoEncoder
 from autoencoders.evaluate import evaluate, score_images
@@ -108,29 +109,8 @@ def test_resume_from_a_mid_epoch_checkpoint_equals_the_uninterrupted_run(variant
     assert sorted(p.name for p in (tmp_path / "b-checkpoints").iterdir()) == kept  # no staging leftovers
 
 
-class FakeHub:
-    """Intercepts the two HfApi calls a push makes; `fail` makes the commit fail like a network error."""
-
-    def __init__(self, monkeypatch, fail=False):
-        self.calls = []
-        test = self
-
-        def create_repo(self, repo_id, **kwargs):
-            test.calls.append(("create_repo", repo_id, kwargs, self.token))
-            return RepoUrl(f"https://huggingface.co/{repo_id}")
-
-        def create_commit(self, repo_id, operations, **kwargs):
-            test.calls.append(("create_commit", repo_id, sorted(op.path_in_repo for op in operations), self.token))
-            if fail:
-                raise ConnectionError("the Hub is unreachable")
-            return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/1")
-
-        monkeypatch.setattr(HfApi, "create_repo", create_repo)
-        monkeypatch.setattr(HfApi, "create_commit", create_commit)
-
-
-def test_push_uploads_exactly_the_repo_files_in_one_commit(monkeypatch, train_argv, tmp_path, capsys):
-    hub = FakeHub(monkeypatch)
+def test_push_uploads_exactly_the_repo_files_in_one_commit(fake_hub, train_argv, tmp_path, capsys):
+    hub = fake_hub()
     out = tmp_path / "simple"
     flags = ["--push_to_hub", "--hub_model_id", "someone/ae-simple", "--hub_token", "hf_test", "--hub_private_repo", "--checkpointing_steps", "4"]
     main(train_argv("simple", out, *flags))
@@ -143,8 +123,8 @@ def test_push_uploads_exactly_the_repo_files_in_one_commit(monkeypatch, train_ar
     assert "pushed" in capsys.readouterr().out
 
 
-def test_a_failed_push_keeps_the_folder_and_prints_the_retry_command(monkeypatch, train_argv, tmp_path):
-    FakeHub(monkeypatch, fail=True)
+def test_a_failed_push_keeps_the_folder_and_prints_the_retry_command(fake_hub, train_argv, tmp_path):
+    fake_hub(fail=True)
     out = tmp_path / "simple"
     with pytest.raises(SystemExit, match="push to someone/ae-simple failed") as failure:
         main(train_argv("simple", out, "--push_to_hub", "--hub_model_id", "someone/ae-simple", "--hub_token", "hf_test"))
@@ -209,7 +189,7 @@ def test_bad_setups_fail_before_training_with_what_to_do(case, words, train_argv
     elif case == "unwritable_output":
         argv[5] = str(_write(tmp_path / "a-file", "") / "out")
     elif case == "full_disk":
-        monkeypatch.setattr(train_script.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**9, used=10**9, free=1000))
+        monkeypatch.setattr(preflight.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**9, used=10**9, free=1000))
     elif case == "smaller_model_input":
         argv[:2] = ["--config", str(_write(tmp_path / "small.yaml", "variant: conv\nmodel: {image_size: 16}\n"))]
     elif case == "wrong_channels":
@@ -224,7 +204,7 @@ def test_bad_setups_fail_before_training_with_what_to_do(case, words, train_argv
         argv += ["--report_to", "tensorboard"]
     elif case == "push_without_token":
         monkeypatch.delenv("HF_TOKEN", raising=False)
-        monkeypatch.setattr(train_script, "get_token", lambda: None)
+        monkeypatch.setattr(preflight, "get_token", lambda: None)
         argv += ["--push_to_hub"]
     elif case == "token_in_config":
         argv[:2] = ["--config", str(_write(tmp_path / "t.yaml", "variant: simple\nhub_token: hf_secret\n"))]
