@@ -64,7 +64,7 @@ def test_two_processes_train_disjoint_shards_and_end_with_identical_weights(tmp_
     accelerate = Path(sys.executable).with_name("accelerate")
     command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     result = subprocess.run(
-        [*command, "training/train.py", *train_argv("deep", out)],
+        [*command, "training/train.py", *train_argv("deep", out, "--checkpointing_steps", "4")],
         cwd=REPO, env={**script_env, "ACCELERATE_USE_CPU": "1"}, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     log = result.stdout + result.stderr
@@ -80,6 +80,8 @@ def test_two_processes_train_disjoint_shards_and_end_with_identical_weights(tmp_
     digests = dict(re.findall(r"\[rank (\d)/2\] final weights sha256 (\w+)", log))
     assert set(digests) == {"0", "1"} and digests["0"] == digests["1"]
     assert parameter_digest(AutoEncoder.from_pretrained(out)) == digests["0"]
+    checkpoint = tmp_path / "deep-checkpoints/checkpoint-8"
+    assert {"model.safetensors", "optimizer.bin", "random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in checkpoint.iterdir()}
     card = ModelCard.load(out / "README.md").text
     assert "processes: 2" in card and "ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 training/train.py" in card
 

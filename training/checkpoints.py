@@ -73,6 +73,9 @@ def read_progress(checkpoint: Path) -> dict[str, Any]:
 def load_checkpoint(accelerator: Accelerator, checkpoint: Path) -> dict[str, Any]:
     """Restore model, optimizer, scheduler and random states from `checkpoint`; return its progress."""
     progress = read_progress(checkpoint)
+    if not (checkpoint / f"random_states_{accelerator.process_index}.pkl").is_file():
+        print(f"warning: {checkpoint} has no random states for process {accelerator.process_index}: "
+              "the resumed run will not repeat the original one exactly", flush=True)
     try:
         accelerator.load_state(str(checkpoint))
     except (pickle.UnpicklingError, RuntimeError, OSError, ValueError, KeyError) as err:
