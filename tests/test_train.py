@@ -19,7 +19,7 @@ import training.train as train_script
 from autoencoders import VARIANTS, AutoEncoder
 from autoencoders.evaluate import evaluate, score_images
 from training.checkpoints import list_checkpoints
-from training.loop import epoch_batches
+from training.loop import epoch_batches, lr_schedule
 from training.train import main, parameter_digest
 
 REPO_FILES = {"config.json", "model.safetensors", "README.md", "reconstructions.png", "samples.png"}
@@ -27,6 +27,30 @@ REPO_FILES = {"config.json", "model.safetensors", "README.md", "reconstructions.
 
 def card_metrics(folder):
     return {result.metric_type: result.metric_value for result in ModelCard.load(folder / "README.md").data.eval_results}
+
+
+def test_epoch_shards_are_disjoint_identical_on_every_rank_and_drop_only_the_ragged_tail():
+    shards = [epoch_batches(1000, 32, seed=3, epoch=5, rank=r, world_size=3, accumulation=2) for r in range(3)]
+    assert all(shard.shape == (10, 32) for shard in shards)  # 1000 // (32 x 3 x 2) = 5 optimizer steps of 2 micro-batches
+    seen = torch.cat([shard.flatten() for shard in shards])
+    assert len(seen.unique()) == len(seen) == 960  # disjoint; 40 images of the tail dropped
+    assert torch.equal(shards[1], epoch_batches(1000, 32, seed=3, epoch=5, rank=1, world_size=3, accumulation=2))
+    assert not torch.equal(shards[1], epoch_batches(1000, 32, seed=3, epoch=6, rank=1, world_size=3, accumulation=2))
+    assert not torch.equal(shards[1], epoch_batches(1000, 32, seed=4, epoch=5, rank=1, world_size=3, accumulation=2))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("cosine", [0.25, 0.5, 0.75, 1.0, 1.0, 0.75, 0.25, 0.0]),
+        ("linear", [0.25, 0.5, 0.75, 1.0, 1.0, 2 / 3, 1 / 3, 0.0]),
+        ("constant_with_warmup", [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0]),
+        ("constant", [1.0] * 8),
+    ],
+)
+def test_learning_rate_schedules_warm_up_then_decay_to_zero(name, expected):
+    factor = lr_schedule(name, warmup_steps=4, total_steps=7)
+    assert [factor(step) for step in (0, 1, 2, 3, 4, 5, 6, 7)] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
