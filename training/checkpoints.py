@@ -11,6 +11,7 @@ which refuses any pickle that would build an arbitrary object.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 import shutil
@@ -19,7 +20,7 @@ from typing import Any
 
 from accelerate import Accelerator
 
-from .atomic import commit_dir, fresh_staging, staging_path
+from training.atomic import commit_dir, fresh_staging, staging_path
 
 PROGRESS_NAME = "training_state.json"
 MODEL_NAME = "model.safetensors"
@@ -55,7 +56,9 @@ def save_checkpoint(
         commit_dir(staging, target)
         if limit is not None:
             for old in list_checkpoints(folder)[:-limit]:
-                shutil.rmtree(old)
+                doomed = old.with_name(f".{old.name}.old")  # renamed first: never a half-deleted checkpoint-N
+                os.rename(old, doomed)
+                shutil.rmtree(doomed)
     accelerator.wait_for_everyone()
     return target
 

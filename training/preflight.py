@@ -113,6 +113,9 @@ def load_splits(args: argparse.Namespace, config: AutoEncoderConfig) -> Splits:
 def resume_point(args: argparse.Namespace) -> Path | None:
     """The checkpoint to resume from, checked before training starts."""
     if args.resume_from_checkpoint is None:
+        if latest_checkpoint(args.checkpoint_dir):
+            print(f"warning: {args.checkpoint_dir} holds checkpoints of an earlier run; this run starts from scratch "
+                  "and saves beside them (pass --resume_from_checkpoint latest to continue that run instead)", flush=True)
         return None
     if args.resume_from_checkpoint == "latest":
         checkpoint = latest_checkpoint(args.checkpoint_dir)
