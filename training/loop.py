@@ -65,6 +65,12 @@ def lr_schedule(name: str, warmup_steps: int, total_steps: int) -> Callable[[int
     return factor
 
 
+def build_optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    """AdamW, fused into one kernel on CPU and CUDA: on 2 CPU cores the unfused update costs more
+    than half of a small MLP's step."""
+    return torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=device.type in ("cpu", "cuda"))
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, name: str, warmup_steps: int, total_steps: int) -> LambdaLR:
     return LambdaLR(optimizer, lr_schedule(name, warmup_steps, total_steps))
 

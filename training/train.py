@@ -39,7 +39,7 @@ from autoencoders.evaluate import evaluate, score_images
 from autoencoders.noise import corrupt
 from training.atomic import commit_dir, fresh_staging
 from training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
-from training.loop import LossMonitor, build_scheduler, epoch_batches, steps_per_epoch, train_steps
+from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, steps_per_epoch, train_steps
 from training.options import fail, parse_args, public_hyperparameters, reproduce_command, scrub
 from training.preflight import Splits, build_model, check_output_paths, check_tracker, load_splits, resolve_token, resume_point
 from training.publish import push_folder, retry_command
@@ -162,9 +162,7 @@ def train(args: argparse.Namespace, accelerator: Accelerator, model: AutoEncoder
              f"(batch_size x processes x gradient_accumulation_steps = {args.batch_size * world * accumulation}): "
              "lower --batch_size or train on more images")
     total_steps = per_epoch * args.epochs
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay, fused=device.type in ("cpu", "cuda")
-    )
+    optimizer = build_optimizer(model, args.learning_rate, args.weight_decay, device)
     scheduler = build_scheduler(optimizer, args.lr_scheduler, args.lr_warmup_steps, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     set_seed(args.seed, device_specific=True)  # different noise on each rank; the data order has its own generator
