@@ -2,7 +2,10 @@
 
 Values follow the tutorial where it has them (simple: 20-d code; sparse: one hidden layer of 341,
 a 30-d code, BCE and the `log` penalty) and Hinton & Salakhutdinov (2006) for `deep`
-(1000-500-250-30), the reference its quality is measured against.
+(1000-500-250-30), the reference its quality is measured against. Every preset with hidden layers
+uses batch normalisation: on MNIST it makes the deep model converge several times faster (4.5
+squared error per test image after 10 epochs instead of about 9). `denoising` is the deep MLP at
+half width with a 64-d code, so that the six bundled models stay under 30 MB together.
 
 Default reconstruction loss per preset, and why:
 - simple: `mse`. It is nearly a linear model, PCA's twin; PCA minimises squared error, so training
@@ -21,11 +24,18 @@ DEEP_HIDDEN = [1000, 500, 250]
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "simple": {"architecture": "linear", "latent_dim": 20, "recon_loss": "mse"},
-    "deep": {"architecture": "mlp", "hidden_dims": DEEP_HIDDEN, "latent_dim": 30, "recon_loss": "bce"},
-    "denoising": {
+    "deep": {
         "architecture": "mlp",
         "hidden_dims": DEEP_HIDDEN,
+        "latent_dim": 30,
+        "normalization": "batch",
+        "recon_loss": "bce",
+    },
+    "denoising": {
+        "architecture": "mlp",
+        "hidden_dims": [512, 256],
         "latent_dim": 64,
+        "normalization": "batch",
         "recon_loss": "bce",
         "noise": {"gaussian": 0.5, "masking": 0.5, "salt_and_pepper": 0.5},
     },
@@ -33,16 +43,24 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "architecture": "mlp",
         "hidden_dims": [341],
         "latent_dim": 30,
+        "normalization": "batch",
         "bottleneck": "sparse",
         "sparsity_penalty": "log",
         "sparsity_weight": 1.0,
         "recon_loss": "bce",
     },
-    "conv": {"architecture": "conv", "hidden_dims": [32, 64, 128], "latent_dim": 32, "recon_loss": "bce"},
+    "conv": {
+        "architecture": "conv",
+        "hidden_dims": [32, 64, 128],
+        "latent_dim": 32,
+        "normalization": "batch",
+        "recon_loss": "bce",
+    },
     "vae": {
         "architecture": "mlp",
         "hidden_dims": [512, 256],
         "latent_dim": 20,
+        "normalization": "batch",
         "bottleneck": "variational",
         "kl_weight": 1.0,
         "recon_loss": "bce",
