@@ -30,7 +30,8 @@ AXIS_RANGE = 3.0  # sliders span -3..3 standard deviations
 NOISE_SEED = 0  # one fixed noise pattern per digit, so the slider changes only the strength
 GRID_SAMPLES = 16
 EMPTY_HINT = "Draw a digit (or pick one from the gallery)."
-CODE_COLUMNS = ["unit", "value", "variant"]
+CODE_GAP = 5  # units of space between the codes of two models in the "all" chart
+NO_CODE = pd.DataFrame({"unit": pd.Series(dtype=int), "value": pd.Series(dtype=float), "variant": pd.Series(dtype=str)})
 
 Sketch = Any  # a Sketchpad value: {"background", "layers", "composite"} of numpy images, or None
 
@@ -113,7 +114,7 @@ class Endpoints:
         try:
             digit = self.digit(sketch)
         except EmptyCanvas:
-            return None, None, pd.DataFrame(columns=CODE_COLUMNS), EMPTY_HINT
+            return None, None, NO_CODE, EMPTY_HINT
         rows, outputs, codes = [], [], []
         for name in names:
             model = self.models[name].model
@@ -122,11 +123,11 @@ class Endpoints:
             outputs.append(output)
             error = squared_error_per_image(digit, output).item()
             rows.append(f"| {name} | {error:.2f} | {format_psnr(psnr(digit, output).item())} |")
-            offset = len(codes)
-            codes.extend((f"{offset + i:03d}", value, name) for i, value in enumerate(code[0].tolist()))
+            offset = codes[-1][0] + CODE_GAP if codes else 0  # side by side, in preset order, with a gap
+            codes.extend((offset + i, value, name) for i, value in enumerate(code[0].tolist()))
         details = "| variant | squared error (28x28) | PSNR |\n| --- | --- | --- |\n" + "\n".join(rows)
         picture = tile(torch.cat(outputs), len(outputs)) if variant == ALL else to_uint8(outputs[0])
-        return to_uint8(digit), picture, pd.DataFrame(codes, columns=CODE_COLUMNS), details
+        return to_uint8(digit), picture, pd.DataFrame(codes, columns=list(NO_CODE.columns)), details
 
     @torch.inference_mode()
     def denoise(self, sketch: Sketch, corruption: str, level: float) -> tuple[Any, ...]:

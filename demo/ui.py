@@ -70,7 +70,7 @@ def sketch_of(digit: np.ndarray) -> dict[str, Any]:
     return {"background": rgba, "layers": [], "composite": rgba}
 
 
-def sketchpad(label: str) -> gr.Sketchpad:
+def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
     """A sketchpad whose images Gradio cannot read are refused with a message a person understands.
 
     (Gradio's own error names the component index and the pydantic model. Wrapping the instance's
@@ -84,6 +84,7 @@ def sketchpad(label: str) -> gr.Sketchpad:
         brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
         transforms=(),
         layers=False,
+        elem_id=elem_id,
     )
     preprocess = pad.preprocess
 
@@ -111,14 +112,16 @@ def digit_image(label: str, height: int = 150, **kwargs: Any) -> gr.Image:
                     height=height, min_width=80, buttons=["download"], **kwargs)
 
 
-def variant_radio(variants: list[str], value: str, extra: list[str] | None = None) -> gr.Radio:
-    return gr.Radio(variants + (extra or []), value=value, label="Model")
+def variant_radio(variants: list[str], value: str, extra: list[str] | None = None, elem_id: str | None = None) -> gr.Radio:
+    return gr.Radio(variants + (extra or []), value=value, label="Model", elem_id=elem_id)
 
 
-def digit_gallery(digits: Digits) -> gr.Gallery:
+def digit_gallery(digits: Digits, elem_id: str) -> gr.Gallery:
     """The bundled gallery digits, black on white like the sketchpad."""
     items = [(255 - image, str(label)) for image, label in zip(digits.images, digits.labels)]
-    return gr.Gallery(items, label="MNIST test digits", columns=10, height=150, allow_preview=False, elem_classes="pixels")
+    return gr.Gallery(
+        items, label="MNIST test digits", columns=10, height=150, allow_preview=False, elem_classes="pixels", elem_id=elem_id
+    )
 
 
 def with_axis_parameters(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,17 +137,17 @@ def with_axis_parameters(fn: Callable[..., Any]) -> Callable[..., Any]:
 def reconstruct_tab(endpoints: Endpoints) -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            sketch = sketchpad("Draw a digit")
-            variant = variant_radio(endpoints.variants, "deep", [ALL])
+            sketch = sketchpad("Draw a digit", elem_id="reconstruct-sketch")
+            variant = variant_radio(endpoints.variants, "deep", [ALL], elem_id="reconstruct-variant")
             clear = gr.ClearButton(value="Clear")
         with gr.Column(scale=1):
             with gr.Row():
                 seen = digit_image("What the model sees (32x32)")
-                output = digit_image("Reconstruction")
-            code = gr.BarPlot(
-                x="unit", y="value", color="variant", label="Code", height=200,
-                x_axis_labels_visible=False, x_title="code unit",
-            )
+                output = digit_image("Reconstruction", elem_id="reconstruction")
+            # One colour: Gradio's bar chart keeps the colour domain of its first data, so a chart
+            # coloured by model would lose the other models' bars on switching to "all".
+            code = gr.BarPlot(x="unit", y="value", label="Code (all: in the order of the table)", height=200,
+                              x_title="code unit")
             details = gr.Markdown("Draw a digit: every stroke updates the reconstruction.", label="Errors")
     clear.add([sketch, seen, output, code])
     args = {"fn": friendly(endpoints.reconstruct), "inputs": [sketch, variant], "outputs": [seen, output, code, details]}
@@ -155,13 +158,16 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
 def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            sketch = sketchpad("Draw a digit, or pick one below")
-            picker = digit_gallery(gallery)
+            sketch = sketchpad("Draw a digit, or pick one below", elem_id="denoise-sketch")
+            picker = digit_gallery(gallery, elem_id="denoise-gallery")
         with gr.Column(scale=1):
             corruption = gr.Radio(["gaussian", "masking", "salt_and_pepper"], value="masking", label="Corruption")
-            level = gr.Slider(0, 1, value=0.3, step=0.01, label="Noise level")
+            level = gr.Slider(0, 1, value=0.3, step=0.01, label="Noise level", elem_id="noise-level")
             with gr.Row():
-                images = [digit_image(label) for label in ("Clean", "Noisy", "Denoising AE", "Deep AE")]
+                images = [
+                    digit_image(label, elem_id=f"denoise-{i}")
+                    for i, label in enumerate(("Clean", "Noisy", "Denoising AE", "Deep AE"))
+                ]
             details = gr.Markdown("Pick or draw a digit, then move the noise slider.", label="PSNR")
     args = {"fn": friendly(endpoints.denoise), "inputs": [sketch, corruption, level], "outputs": [*images, details]}
     sketch.change(api_name="denoise", **args, **LIVE)
@@ -170,10 +176,11 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
 
     @friendly
     def pick(evt: gr.SelectData) -> dict[str, Any]:
-        """The gallery digit clicked, as a sketch (which then triggers `denoise`)."""
+        """The gallery digit clicked, as a sketch."""
         return sketch_of(gallery.images[int(evt.index)])
 
-    picker.select(pick, None, sketch, api_visibility="private")
+    # Setting the sketchpad from Python does not fire its .change: denoise explicitly after.
+    picker.select(pick, None, sketch, api_visibility="private").then(api_visibility="private", **args, **LIVE)
 
 
 def generate_tab(endpoints: Endpoints) -> None:
@@ -183,10 +190,10 @@ def generate_tab(endpoints: Endpoints) -> None:
             variant = variant_radio(endpoints.variants, "vae")
             axes = [gr.Slider(-AXIS_RANGE, AXIS_RANGE, value=0, step=0.1, label=f"Axis {i + 1} (SD)") for i in range(AXES)]
             with gr.Row():
-                random_button = gr.Button("Random sample", variant="primary")
+                random_button = gr.Button("Random sample", variant="primary", elem_id="random-sample")
                 reset_button = gr.Button("Reset")
         with gr.Column(scale=1):
-            image = digit_image("Decoded", height=200, value=start_image)
+            image = digit_image("Decoded", height=200, value=start_image, elem_id="generated")
             details = gr.Markdown(start_caption, label="Caption")
             grid = digit_image("Random samples", value=endpoints.sample_grid("vae", 0))
             more = gr.Button("New samples")
@@ -218,15 +225,17 @@ def generate_tab(endpoints: Endpoints) -> None:
 
 def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
     with gr.Row():
-        sketch_a = sketchpad("Digit A")
-        sketch_b = sketchpad("Digit B")
-    target = gr.Radio(["A", "B"], value="A", label="A click on a gallery digit fills")
-    picker = digit_gallery(gallery)
-    with gr.Row():
-        variant = variant_radio(endpoints.variants, "vae")
-        steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
-    strip = digit_image("From A to B")
-    details = gr.Markdown("Draw or pick two digits.", label="Caption")
+        with gr.Column(scale=3):
+            with gr.Row():
+                sketch_a = sketchpad("Digit A", elem_id="sketch-a")
+                sketch_b = sketchpad("Digit B", elem_id="sketch-b")
+            target = gr.Radio(["A", "B"], value="A", label="A click on a gallery digit fills")
+            picker = digit_gallery(gallery, elem_id="interpolate-gallery")
+        with gr.Column(scale=2):
+            variant = variant_radio(endpoints.variants, "vae")
+            steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
+            strip = digit_image("From A to B", elem_id="interpolation")
+            details = gr.Markdown("Draw or pick two digits.", label="Caption")
     args = {"fn": friendly(endpoints.interpolate), "inputs": [sketch_a, sketch_b, variant, steps], "outputs": [strip, details]}
     sketch_a.change(api_name="interpolate", **args, **LIVE)
     sketch_b.change(api_visibility="private", **args, **LIVE)
@@ -239,7 +248,9 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
         sketch = sketch_of(gallery.images[int(evt.index)])
         return (sketch, gr.skip(), "B") if which == "A" else (gr.skip(), sketch, "A")
 
-    picker.select(fill, target, [sketch_a, sketch_b, target], api_visibility="private")
+    picker.select(fill, target, [sketch_a, sketch_b, target], api_visibility="private").then(
+        api_visibility="private", **args, **LIVE
+    )
 
 
 def latent_map_tab(endpoints: Endpoints) -> None:
@@ -247,11 +258,13 @@ def latent_map_tab(endpoints: Endpoints) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             variant = variant_radio(endpoints.variants, "deep")
-            atlas = gr.Image(start_map, label="Click anywhere on the map", format="png", interactive=False, buttons=[])
+            atlas = gr.Image(
+                start_map, label="Click anywhere on the map", format="png", interactive=False, buttons=[], elem_id="latent-map"
+            )
         with gr.Column(scale=2):
-            x = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="x (SD along the 1st axis)")
+            x = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="x (SD along the 1st axis)", elem_id="map-x")
             y = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="y (SD along the 2nd axis)")
-            digit = digit_image("Decoded at the ring", height=200, value=start_digit)
+            digit = digit_image("Decoded at the ring", height=200, value=start_digit, elem_id="map-digit")
             details = gr.Markdown(start_caption, label="Caption")
     args = {"fn": friendly(endpoints.latent_map), "inputs": [variant, x, y], "outputs": [atlas, digit, details]}
     variant.input(api_name="latent_map", **args, **LIVE)
