@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import random
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,9 @@ CSS = ".pixels img { image-rendering: pixelated; width: 100%; height: 100%; obje
 LAUNCH_OPTIONS: dict[str, Any] = {
     "max_file_size": "2mb",  # a 280x280 sketch is ~10 kB and an MNIST digit under 1 kB: 2 MB is ample
     "show_error": True,  # show our messages (and Gradio's input checks) instead of a bare "Error"
+    # Every session (a tab, an API client) holds a ~140 kB copy of the page's config and the app keeps
+    # no per-session state worth keeping: 1000 sessions, not Gradio's 10000, bounds that at ~140 MB.
+    "state_session_capacity": 1000,
     "ssr_mode": False,
     "css": CSS,
 }
@@ -299,5 +303,9 @@ def build_demo(endpoints: Endpoints | None = None) -> gr.Blocks:
             interpolate_tab(endpoints, gallery)
         with gr.Tab("Latent map"):
             latent_map_tab(endpoints)
+    # After every event Gradio summarises its event history with pandas (10-30 ms of CPU, growing with
+    # up to 10,000 remembered events) for a monitoring page this Space does not use: do it rarely.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     demo.queue(default_concurrency_limit=WORKERS, max_size=QUEUE_SIZE)
     return demo

@@ -187,6 +187,7 @@ def test_limits_are_set_on_purpose(space):
     assert space.max_file_size == 2 * 1024 * 1024
     assert LAUNCH_OPTIONS["max_file_size"] == "2mb"
     assert space._queue.max_size == QUEUE_SIZE
+    assert space.state_session_capacity == LAUNCH_OPTIONS["state_session_capacity"] == 1000
     model_events = [fn for fn in space.fns.values() if fn.concurrency_id == "models"]
     assert {fn.api_name for fn in model_events} >= {"reconstruct", "denoise", "generate", "interpolate", "latent_map"}
     assert {fn.concurrency_limit for fn in model_events} == {WORKERS}
