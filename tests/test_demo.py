@@ -331,3 +331,19 @@ def test_cold_start_is_quick():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert "served" in result.stdout, result.stderr[-2000:]
     assert time.perf_counter() - start < 20  # generous for a busy CI box; benchmarks/space_latency.py measures it
+
+
+def test_readme_client_example_runs(space, tmp_path, test_digits, monkeypatch):
+    """The README's gradio_client example, run as written against the served app."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    example = readme.split("<!-- space-client-example -->\n```python\n", 1)[1].split("```", 1)[0]
+    for name, image in (("seven.png", test_digits[0][14, 0]), ("one.png", test_digits[0][2, 0])):
+        Image.fromarray(255 - image.numpy()).save(tmp_path / name)  # dark ink on light paper, opaque
+    monkeypatch.chdir(tmp_path)
+    names: dict = {}
+    exec(example.replace("http://127.0.0.1:7860/", space.local_url), names)  # noqa: S102 - our own README
+    for endpoint in ("/reconstruct", "/denoise", "/generate", "/interpolate", "/latent_map"):
+        assert f'api_name="{endpoint}"' in example
+    assert read(names["reconstruction"]).shape == (32, 32) and "squared error" in names["errors"]
+    assert "dB" in names["psnr"] and read(names["strip"]).shape == (36, 8 * 34 + 2)
+    assert read(names["latent_map"]).shape == (360, 360, 3)
