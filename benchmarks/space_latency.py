@@ -51,6 +51,7 @@ RESULTS = REPO / "benchmarks" / "results" / "space_latency.json"
 ENDPOINTS = ("reconstruct", "denoise", "generate", "interpolate", "latent_map")
 KINDS = ("gradio_client", "http")
 MIN_CALLS = 100  # calls per run at least, so that a single client still gives ~20 per endpoint
+TIMEOUT = 60  # seconds a client waits for an HTTP answer (httpx's 5 s default fails on a saturated 2-core box)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class GradioClientCaller:
     def __init__(self, url: str) -> None:
         from gradio_client import Client
 
-        self.client = Client(url, verbose=False, download_files=False)
+        self.client = Client(url, verbose=False, download_files=False, httpx_kwargs={"timeout": TIMEOUT})
 
     def __call__(self, endpoint: str, args: list[Any]) -> None:
         from gradio_client import handle_file
@@ -136,7 +137,7 @@ class HttpCaller:
     every component of the page for each call)."""
 
     def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=f"{url.rstrip('/')}/gradio_api", timeout=120)
+        self.http = httpx.Client(base_url=f"{url.rstrip('/')}/gradio_api", timeout=TIMEOUT)
         self.session = uuid.uuid4().hex
 
     def upload(self, sketch: Sketch) -> dict[str, Any]:

@@ -320,8 +320,9 @@ def test_readme_front_matter_is_a_valid_space_config():
     assert source.index("go_offline_if_hub_unreachable()") < source.index("from demo.ui import")
 
 
-def test_cold_start_is_quick():
-    """Import to serving, all six models loaded, in a fresh process."""
+def test_app_py_serves_the_space():
+    """`python app.py`'s module, imported in a fresh process, builds the Space and serves it, all six
+    models loaded, in seconds (the bound is loose: the cores are shared; the benchmark measures it)."""
     start = time.perf_counter()
     code = (
         "import app; from demo.ui import LAUNCH_OPTIONS; "
@@ -330,7 +331,7 @@ def test_cold_start_is_quick():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert "served" in result.stdout, result.stderr[-2000:]
-    assert time.perf_counter() - start < 20  # generous for a busy CI box; benchmarks/space_latency.py measures it
+    assert time.perf_counter() - start < 30
 
 
 def test_readme_client_example_runs(space, tmp_path, test_digits, monkeypatch):
