@@ -1,8 +1,8 @@
 """What each tab of the Space computes, as plain functions of plain values (no UI here).
 
 Images go out as uint8 arrays: 32x32 digits (white ink on black, as the models see them) or strips
-and grids of them. Bad input raises `InputError` with a message
-for the person who sent it; an empty canvas is not an error, it returns blank outputs and a hint.
+and grids of them. Bad input raises `InputError` with a message for the person who sent it; an
+empty canvas is not an error, it returns blank outputs and a hint.
 All model work is a single small batch under `torch.inference_mode()`.
 """
 
@@ -16,6 +16,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from autoencoders import AutoEncoder
+from autoencoders.config import CORRUPTIONS
 from autoencoders.metrics import psnr, squared_error_per_image
 from autoencoders.noise import corrupt
 
@@ -99,7 +101,7 @@ class Endpoints:
                 spread = codes.var(dim=0) if model.is_variational else -torch.arange(codes.shape[1]).float()
                 self.axis_order[name] = spread.argsort(descending=True)
 
-    def model(self, variant: str) -> torch.nn.Module:
+    def model(self, variant: str) -> AutoEncoder:
         return self.models[choice(variant, self.variants, "variant")].model
 
     @staticmethod
@@ -132,7 +134,7 @@ class Endpoints:
     @torch.inference_mode()
     def denoise(self, sketch: Sketch, corruption: str, level: float) -> tuple[Any, ...]:
         """(clean, noisy, denoised by `denoising`, denoised by `deep`, PSNR of each against the clean)."""
-        corruption = choice(corruption, ["gaussian", "masking", "salt_and_pepper"], "corruption")
+        corruption = choice(corruption, list(CORRUPTIONS), "corruption")
         level = finite(level, "the noise level", 0.0, 1.0)
         try:
             clean = self.digit(sketch)
@@ -166,17 +168,15 @@ class Endpoints:
         spread = float(point.norm())
         return to_uint8(image), f"{variant}: a point {spread:.1f} SD from the centre of {where}."
 
-    def random_coordinates(self, seed: int | None = None) -> list[float]:
+    @staticmethod
+    def random_coordinates() -> list[float]:
         """Slider values drawn from N(0, 1), clipped to the sliders' range."""
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        values = torch.randn(AXES, generator=generator).clamp(-AXIS_RANGE, AXIS_RANGE)
-        return [round(v, 1) for v in values.tolist()]
+        return [round(v, 1) for v in torch.randn(AXES).clamp(-AXIS_RANGE, AXIS_RANGE).tolist()]
 
     @torch.inference_mode()
-    def sample_grid(self, variant: str, seed: float = 0) -> np.ndarray:
+    def sample_grid(self, variant: str, seed: int = 0) -> np.ndarray:
         """A grid of `GRID_SAMPLES` random samples (VAE: from the prior; others: the fitted codes)."""
         model = self.model(variant)
-        seed = int(finite(seed, "the seed", 0, 2**31 - 1))
         return tile(model.sample(GRID_SAMPLES, torch.Generator().manual_seed(seed)), GRID_SAMPLES // 2)
 
     @torch.inference_mode()

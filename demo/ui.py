@@ -20,6 +20,8 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from autoencoders.config import CORRUPTIONS
+
 from .endpoints import ALL, AXES, AXIS_RANGE, Endpoints
 from .gallery import Digits, load_digits
 from .latent_map import EXTENT, LatentMap
@@ -165,7 +167,7 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
             sketch = sketchpad("Draw a digit, or pick one below", elem_id="denoise-sketch")
             picker = digit_gallery(gallery, elem_id="denoise-gallery")
         with gr.Column(scale=1):
-            corruption = gr.Radio(["gaussian", "masking", "salt_and_pepper"], value="masking", label="Corruption")
+            corruption = gr.Radio(list(CORRUPTIONS), value="masking", label="Corruption")
             level = gr.Slider(0, 1, value=0.3, step=0.01, label="Noise level", elem_id="noise-level")
             with gr.Row():
                 images = [
