@@ -12,8 +12,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from .variants import VARIANTS
+
 ARCHITECTURES = ("linear", "mlp", "conv")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "sigmoid")
+NORMALIZATIONS = ("none", "batch")
 BOTTLENECKS = ("plain", "sparse", "variational")
 SPARSITY_PENALTIES = ("log", "l1", "kl")
 RECON_LOSSES = ("bce", "mse", "rmse")
@@ -30,9 +33,11 @@ def check_choice(kind: str, value: str, choices: tuple[str, ...]) -> None:
 class AutoEncoderConfig:
     """Encoder + bottleneck + decoder + reconstruction loss, as plain values.
 
-    `hidden_dims` are the encoder's layer widths (MLP) or channel counts (conv), input side first;
-    the decoder mirrors them. `noise` maps a corruption to its largest level: when it is set the
-    model corrupts its input during training (a denoising autoencoder) and learns the clean target.
+    `variant` names the preset the config came from (or `custom`). `hidden_dims` are the encoder's
+    layer widths (MLP) or channel counts (conv), input side first; the decoder mirrors them.
+    `normalization="batch"` puts batch normalisation after every hidden layer (never on the code or
+    the output). `noise` maps a corruption to its largest level: when it is set the model corrupts
+    its input during training (a denoising autoencoder) and learns the clean target.
     """
 
     variant: str = "custom"
@@ -42,6 +47,7 @@ class AutoEncoderConfig:
     architecture: str = "mlp"
     hidden_dims: list[int] = field(default_factory=list)
     activation: str = "relu"
+    normalization: str = "none"
     bottleneck: str = "plain"
     sparsity_penalty: str = "kl"
     sparsity_weight: float = 3.0
@@ -54,8 +60,10 @@ class AutoEncoderConfig:
         self.hidden_dims = list(self.hidden_dims)
         self.noise = dict(self.noise)
         _check_types(self)
+        check_choice("variant", self.variant, (*VARIANTS, "custom"))
         check_choice("architecture", self.architecture, ARCHITECTURES)
         check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("normalization", self.normalization, NORMALIZATIONS)
         check_choice("bottleneck", self.bottleneck, BOTTLENECKS)
         check_choice("sparsity penalty", self.sparsity_penalty, SPARSITY_PENALTIES)
         check_choice("reconstruction loss", self.recon_loss, RECON_LOSSES)

@@ -19,7 +19,7 @@ import safetensors.torch
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
-from huggingface_hub.errors import RemoteEntryNotFoundError
+from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
 from torch import Tensor, nn
 
 from .blocks import build_decoder, build_encoder, mlp_widths
@@ -40,13 +40,20 @@ class CheckpointError(ValueError):
 @dataclass
 class AutoEncoderOutput:
     """What a forward pass returns. `penalty` is unweighted (sparsity penalty or KL, 0 for plain);
-    `loss = recon_loss + weight * penalty` with the config's sparsity or KL weight."""
+    `loss = recon_loss + weight * penalty` with the config's sparsity or KL weight. The decoder's
+    logits are kept and the sigmoid applied only when `reconstruction` is read, which a training
+    step never does."""
 
-    reconstruction: Tensor
+    logits: Tensor
     latent: Tensor
     recon_loss: Tensor
     penalty: Tensor
     loss: Tensor
+
+    @property
+    def reconstruction(self) -> Tensor:
+        """Images [B, C, H, W] in [0, 1]."""
+        return torch.sigmoid(self.logits)
 
 
 def reconstruction_loss(kind: str, logits: Tensor, target: Tensor) -> Tensor:
@@ -145,7 +152,7 @@ class AutoEncoder(
         logits = self.decoder(code)
         recon = reconstruction_loss(self.config.recon_loss, logits, target)
         return AutoEncoderOutput(
-            reconstruction=torch.sigmoid(logits),
+            logits=logits,
             latent=code,
             recon_loss=recon,
             penalty=penalty,
@@ -231,9 +238,14 @@ class AutoEncoder(
             except RemoteEntryNotFoundError as err:
                 raise CheckpointError(_missing_message(source, filename, [])) from err
 
-        config = load_config(fetch(CONFIG_NAME))
-        model = cls(config)
-        load_weights(model, fetch(WEIGHTS_NAME), map_location)
+        config_path = fetch(CONFIG_NAME)
+        model = cls(load_config(config_path))
+        try:
+            weights_path = fetch(WEIGHTS_NAME)
+        except LocalEntryNotFoundError as err:  # a Hub repo whose cached snapshot has no safetensors weights
+            present = os.listdir(os.path.dirname(config_path))
+            raise CheckpointError(_missing_message(source, WEIGHTS_NAME, present)) from err
+        load_weights(model, weights_path, map_location)
         return model.eval()
 
 

@@ -3,6 +3,7 @@
 import os
 import socket
 import tempfile
+from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -47,6 +48,60 @@ def mnist_test(mnist_dir):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+# Short real training runs: the first 2048 training images, 500 validation and test images, batch 128.
+TRAIN_SUBSET, EVAL_SUBSET = 2048, 500
+
+
+@pytest.fixture
+def train_argv(mnist_dir):
+    """The argv of a short real run of training/train.py writing to `output_dir`."""
+
+    def build(variant: str, output_dir: Path, *flags: str) -> list[str]:
+        return [
+            "--variant", variant, "--dataset", str(mnist_dir), "--output_dir", str(output_dir),
+            "--epochs", "1", "--batch_size", "128", "--lr_warmup_steps", "2", "--report_to", "none",
+            "--max_train_samples", str(TRAIN_SUBSET), "--max_eval_samples", str(EVAL_SUBSET), *flags,
+        ]  # fmt: skip
+
+    return build
+
+
+@pytest.fixture
+def script_env():
+    """Environment for running the training script as a subprocess from the repository root."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+class FakeHub:
+    """Intercepts the two HfApi calls a push makes and records them; `fail` makes the commit fail
+    like a network error."""
+
+    def __init__(self, monkeypatch, fail=False):
+        from huggingface_hub import HfApi, RepoUrl
+
+        self.calls = []
+        calls = self.calls
+
+        def create_repo(api, repo_id, **kwargs):
+            calls.append(("create_repo", repo_id, kwargs, api.token))
+            return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+        def create_commit(api, repo_id, operations, **kwargs):
+            calls.append(("create_commit", repo_id, sorted(op.path_in_repo for op in operations), api.token))
+            if fail:
+                raise ConnectionError("the Hub is unreachable")
+            return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/1")
+
+        monkeypatch.setattr(HfApi, "create_repo", create_repo)
+        monkeypatch.setattr(HfApi, "create_commit", create_commit)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """A factory of FakeHub interceptions (the Hub is unreachable here)."""
+    return lambda fail=False: FakeHub(monkeypatch, fail)
 
 
 def render_sketch(digit: np.ndarray, path: Path, size: int = 280) -> Path:

@@ -188,7 +188,7 @@ def test_unknown_config_key_names_the_file(tmp_path):
 
 
 def test_config_round_trips_every_field():
-    config = AutoEncoderConfig(variant="x", latent_dim=7, hidden_dims=[64, 32], noise={"masking": 0.3})
+    config = AutoEncoderConfig(variant="custom", latent_dim=7, hidden_dims=[64, 32], noise={"masking": 0.3})
     assert AutoEncoderConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
@@ -197,3 +197,14 @@ def test_hub_id_offline_raises_os_error_fast():
 
     with pytest.raises(LocalEntryNotFoundError):
         AutoEncoder.from_pretrained("nobody-here/autoencoders-mnist-deep")
+
+
+@pytest.mark.parametrize("name", ["deep", "conv"])
+def test_batch_normalization_sits_after_hidden_layers_only(name):
+    model = AutoEncoder.from_variant(name, normalization="batch")
+    norms = [m for m in model.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+    assert len(norms) == 2 * len(model.config.hidden_dims)
+    assert not isinstance(model.encoder[-1], torch.nn.modules.batchnorm._BatchNorm)
+    x = torch.rand(4, 1, 32, 32)
+    model.eval()
+    assert torch.allclose(model.reconstruct(x[:1]), model.reconstruct(x)[:1], atol=1e-5)  # eval: per image

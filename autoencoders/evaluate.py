@@ -1,0 +1,117 @@
+"""Evaluation of a trained autoencoder, shared by the training script, the benchmarks and the tests.
+
+`evaluate` is the full test report a model card shows: reconstruction quality, PCA at the same code
+size, a linear probe on the codes, the VAE's KL and denoising PSNR at three levels of each
+corruption. `score_images` gives the per-image values, so that a multi-process run can gather them
+(`accelerator.gather_for_metrics`) before averaging. Everything here is deterministic: the noise for
+the denoising measures is drawn on the CPU from a seeded generator, the same on every device.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .bottlenecks import VariationalBottleneck, gaussian_kl
+from .config import CORRUPTIONS
+from .metrics import as_float, image_errors, linear_probe_accuracy, pca_baseline, psnr
+from .model import AutoEncoder
+from .noise import corrupt
+
+DENOISING_LEVELS = (0.1, 0.25, 0.5)
+BATCH_SIZE = 1024
+
+
+def denoising_key(stage: str, kind: str, level: float) -> str:
+    """The metric name of a denoising measure, e.g. `psnr_denoised_masking_0.25`."""
+    return f"psnr_{stage}_{kind}_{level:g}"
+
+
+@torch.no_grad()
+def score_images(model: AutoEncoder, images: Tensor, batch_size: int = BATCH_SIZE) -> dict[str, Tensor]:
+    """Per image, on the model's device: `squared_error`, `bce`, `psnr` of the deterministic
+    reconstruction (no noise, the VAE decodes its mean) and, for a VAE, `kl` to the prior."""
+    was_training = model.training
+    model.eval()
+    device = model.latent_mean.device
+    batches = []
+    for start in range(0, len(images), batch_size):
+        batch = as_float(images[start : start + batch_size].to(device))
+        scores = image_errors(batch, model.reconstruct(batch))
+        if model.is_variational:
+            scores["kl"] = gaussian_kl(*VariationalBottleneck.moments(model.encoder(batch)))
+        batches.append(scores)
+    model.train(was_training)
+    return {name: torch.cat([scores[name] for scores in batches]) for name in batches[0]}
+
+
+@torch.no_grad()
+def encode_in_batches(model: AutoEncoder, images: Tensor, batch_size: int = BATCH_SIZE) -> Tensor:
+    """Codes [N, latent_dim] of `images`, on the CPU."""
+    was_training = model.training
+    model.eval()
+    device = model.latent_mean.device
+    codes = torch.cat([model.encode(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+    model.train(was_training)
+    return codes
+
+
+@torch.no_grad()
+def denoising_psnr(
+    model: AutoEncoder,
+    images: Tensor,
+    levels: tuple[float, ...] = DENOISING_LEVELS,
+    seed: int = 0,
+    batch_size: int = BATCH_SIZE,
+) -> dict[str, float]:
+    """Mean PSNR against the clean images of the corrupted input (`psnr_noisy_<kind>_<level>`) and of
+    the model's reconstruction of it (`psnr_denoised_<kind>_<level>`), for every corruption and level."""
+    was_training = model.training
+    model.eval()
+    device = model.latent_mean.device
+    results = {}
+    for kind in CORRUPTIONS:
+        for level in levels:
+            generator = torch.Generator().manual_seed(seed)
+            noisy_psnr, denoised_psnr = [], []
+            for start in range(0, len(images), batch_size):
+                clean = as_float(images[start : start + batch_size].cpu())
+                noisy = corrupt(clean, kind, level, generator)
+                noisy_psnr.append(psnr(clean, noisy))
+                denoised_psnr.append(psnr(clean, model.reconstruct(noisy.to(device)).cpu()))
+            results[denoising_key("noisy", kind, level)] = torch.cat(noisy_psnr).mean().item()
+            results[denoising_key("denoised", kind, level)] = torch.cat(denoised_psnr).mean().item()
+    model.train(was_training)
+    return results
+
+
+def evaluate(
+    model: AutoEncoder,
+    train_images: Tensor,
+    train_labels: Tensor,
+    test_images: Tensor,
+    test_labels: Tensor,
+    *,
+    seed: int = 0,
+    batch_size: int = BATCH_SIZE,
+) -> dict[str, float]:
+    """The test report of a model card, as metric name -> value.
+
+    `squared_error` (per image, 28x28 crop), `bce` (per pixel), `psnr`; `kl` for a VAE;
+    `pca_squared_error`, `pca_bce`, `pca_psnr` for PCA with as many components as the code has
+    units, fitted on the training images; `linear_probe_accuracy` of a logistic regression fitted on
+    the training codes (when the labels are known); the denoising PSNRs of `denoising_psnr`.
+    """
+    scores = score_images(model, test_images, batch_size)
+    results = {name: values.mean().item() for name, values in scores.items()}
+    pca = pca_baseline(train_images.cpu(), test_images.cpu(), model.config.latent_dim)
+    results.update({f"pca_{name}": value for name, value in pca.items()})
+    if bool((train_labels >= 0).all()) and bool((test_labels >= 0).all()):
+        results["linear_probe_accuracy"] = linear_probe_accuracy(
+            encode_in_batches(model, train_images, batch_size),
+            train_labels,
+            encode_in_batches(model, test_images, batch_size),
+            test_labels,
+        )
+    results.update(denoising_psnr(model, test_images, seed=seed, batch_size=batch_size))
+    return results

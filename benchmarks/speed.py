@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+"""Training speed of every preset on this machine, in one run:
+
+- ours: the training script's own hot loop (`training.loop.train_steps` under an Accelerator,
+  batches sliced from the uint8 split resident on the device, fused AdamW), batch 256;
+- reference: the same model fed the tutorial's way (torchvision MNIST on the same IDX files,
+  per-image Pad + ToTensor, DataLoader batch 32, default Adam) — and our speed-up over it;
+- ceiling: sgemm GFLOP/s measured at the model's own matrix-product shapes and batch size, turned
+  into samples/s (benchmarks/ceiling.py) — and the fraction of it our loop reaches;
+- peak memory: the peak resident set of a process that runs only our loop.
+
+Each measurement runs in a fresh subprocess so that peak memory and caches do not leak between
+them. Run on a quiet machine: `python benchmarks/speed.py [MNIST folder]`; it prints a table and
+writes benchmarks/results/speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from autoencoders import VARIANTS, AutoEncoder  # noqa: E402
+
+BATCH_SIZE = 256
+TUTORIAL = "deep-tutorial"
+# name -> (preset, overrides). The tutorial's deep model (1024-341-113-20, no normalisation) carries the target.
+MODELS = {TUTORIAL: ("deep", {"hidden_dims": [341, 113], "latent_dim": 20, "normalization": "none"})} | {
+    name: (name, {}) for name in VARIANTS
+}
+RESULTS = ROOT / "benchmarks" / "results" / "speed.json"
+
+
+def build(name: str) -> AutoEncoder:
+    variant, overrides = MODELS[name]
+    return AutoEncoder.from_variant(variant, **overrides)
+
+
+def ours(name: str, data: str, seconds: float) -> float:
+    """Samples/s of train.py's loop: warm-up steps, then as many epochs' steps as fit in `seconds`."""
+    from accelerate import Accelerator
+
+    from autoencoders.data import load_images
+    from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, train_steps
+
+    accelerator = Accelerator(cpu=True)
+    model = build(name)
+    optimizer = build_optimizer(model, 1e-3, 0.0, accelerator.device)
+    scheduler = build_scheduler(optimizer, "constant", 0, 1)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    images = load_images(data, "train")[0].to(accelerator.device)
+    monitor = LossMonitor(accelerator.device, 0, 1)
+    steps, start = 0, None
+    for epoch in range(1000):
+        batches = epoch_batches(len(images), BATCH_SIZE, seed=0, epoch=epoch)
+        for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches, monitor):
+            steps += 1
+            if steps == 20:
+                start, steps = time.perf_counter(), 0
+            elif start is not None and time.perf_counter() - start > seconds:
+                return steps * BATCH_SIZE / (time.perf_counter() - start)
+    raise RuntimeError("unreachable: 1000 epochs in the time budget")
+
+
+def reference(name: str, data: str, seconds: float) -> float:
+    from benchmarks.reference import reference_samples_per_s, torchvision_root
+
+    root = torchvision_root(Path(data), Path(tempfile.gettempdir()) / "autoencoders-torchvision")
+    return reference_samples_per_s(build(name), root, seconds)
+
+
+def ceiling(name: str, data: str, seconds: float) -> dict[str, float]:
+    from benchmarks.ceiling import ceiling as measure
+
+    return measure(build(name), BATCH_SIZE)
+
+
+def measure_one(kind: str, name: str, data: str, seconds: float) -> dict[str, float]:
+    """Run one measurement in this process (the subprocess side)."""
+    result = {"ours": ours, "reference": reference, "ceiling": ceiling}[kind](name, data, seconds)
+    values = result if isinstance(result, dict) else {f"{kind}_samples_per_s": result}
+    values[f"{kind}_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return values
+
+
+def in_subprocess(kind: str, name: str, data: str, seconds: float) -> dict[str, float]:
+    command = [sys.executable, __file__, "--one", kind, name, "--data", data, "--seconds", str(seconds)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def machine() -> dict[str, object]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def run(data: str, seconds: float) -> dict[str, object]:
+    rows = []
+    for name in MODELS:
+        row = {"model": name, "batch_size": BATCH_SIZE, "parameters": sum(p.numel() for p in build(name).parameters())}
+        for kind in ("ours", "ceiling", "reference"):
+            row |= in_subprocess(kind, name, data, seconds)
+        row["speedup_over_reference"] = row["ours_samples_per_s"] / row["reference_samples_per_s"]
+        row["fraction_of_ceiling"] = row["ours_samples_per_s"] / row["ceiling_samples_per_s"]
+        rows.append(row)
+        print(f"{name:14s} ours {row['ours_samples_per_s']:9,.0f}/s  ceiling {row['ceiling_samples_per_s']:9,.0f}/s "
+              f"({row['fraction_of_ceiling']:.0%})  reference {row['reference_samples_per_s']:7,.0f}/s "
+              f"(x{row['speedup_over_reference']:.1f})  peak {row['ours_peak_rss_mb']:.0f} MB", flush=True)
+    return {"machine": machine(), "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mnist"), help="MNIST IDX folder")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per measurement")
+    parser.add_argument("--one", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(*args.one, args.data, args.seconds)))
+        return
+    results = run(args.data, args.seconds)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""training/train.py end to end on real MNIST subsets: every preset, two processes, resume, push, bad flags."""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from conftest import EVAL_SUBSET, REPO, TRAIN_SUBSET
+from huggingface_hub import ModelCard
+
+import training.preflight as preflight
+import training.train as train_script
+from autoencoders import VARIANTS, AutoEncoder
+from autoencoders.evaluate import evaluate, score_images
+from training.checkpoints import list_checkpoints
+from training.loop import epoch_batches, lr_schedule
+from training.train import main, parameter_digest
+
+REPO_FILES = {"config.json", "model.safetensors", "README.md", "reconstructions.png", "samples.png"}
+
+
+def card_metrics(folder):
+    return {result.metric_type: result.metric_value for result in ModelCard.load(folder / "README.md").data.eval_results}
+
+
+def test_epoch_shards_are_disjoint_identical_on_every_rank_and_drop_only_the_ragged_tail():
+    shards = [epoch_batches(1000, 32, seed=3, epoch=5, rank=r, world_size=3, accumulation=2) for r in range(3)]
+    assert all(shard.shape == (10, 32) for shard in shards)  # 1000 // (32 x 3 x 2) = 5 optimizer steps of 2 micro-batches
+    seen = torch.cat([shard.flatten() for shard in shards])
+    assert len(seen.unique()) == len(seen) == 960  # disjoint; 40 images of the tail dropped
+    assert torch.equal(shards[1], epoch_batches(1000, 32, seed=3, epoch=5, rank=1, world_size=3, accumulation=2))
+    assert not torch.equal(shards[1], epoch_batches(1000, 32, seed=3, epoch=6, rank=1, world_size=3, accumulation=2))
+    assert not torch.equal(shards[1], epoch_batches(1000, 32, seed=4, epoch=5, rank=1, world_size=3, accumulation=2))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("cosine", [0.25, 0.5, 0.75, 1.0, 1.0, 0.75, 0.25, 0.0]),
+        ("linear", [0.25, 0.5, 0.75, 1.0, 1.0, 2 / 3, 1 / 3, 0.0]),
+        ("constant_with_warmup", [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0]),
+        ("constant", [1.0] * 8),
+    ],
+)
+def test_learning_rate_schedules_warm_up_then_decay_to_zero(name, expected):
+    factor = lr_schedule(name, warmup_steps=4, total_steps=7)
+    assert [factor(step) for step in (0, 1, 2, 3, 4, 5, 6, 7)] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_preset_trains_into_a_hub_folder_whose_card_matches_a_reevaluation(variant, train_argv, tmp_path, mnist_train, mnist_test):
+    out = tmp_path / variant
+    returned = main(train_argv(variant, out))
+
+    assert {p.name for p in out.iterdir()} == REPO_FILES | ({"denoising.png"} if variant == "denoising" else set())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [variant, f"{variant}-checkpoints"]
+    model = AutoEncoder.from_pretrained(out)
+    assert model.config.variant == variant and bool(model.latent_fitted)
+    assert model.sample(4).shape == (4, 1, 32, 32)
+
+    card = ModelCard.load(out / "README.md")
+    assert card.data.library_name == "autoencoders" and card.data.license == "mit"
+    assert card.data.datasets == ["ylecun/mnist"] and card.data.pipeline_tag == "image-to-image"
+    assert variant in card.data.tags
+    assert f"training/train.py --variant {variant} --dataset" in card.text
+    assert "![Samples](samples.png)" in card.text and "![Test digits over their reconstructions](reconstructions.png)" in card.text
+    metrics = card_metrics(out)
+    assert metrics == returned
+    train, train_labels = mnist_train[0][:TRAIN_SUBSET], mnist_train[1][:TRAIN_SUBSET]
+    test, test_labels = mnist_test[0][:EVAL_SUBSET], mnist_test[1][:EVAL_SUBSET]
+    assert metrics == pytest.approx(evaluate(model, train, train_labels, test, test_labels), rel=1e-5)
+    expected_keys = {"squared_error", "bce", "psnr", "pca_squared_error", "linear_probe_accuracy", "psnr_denoised_masking_0.25", "psnr_noisy_salt_and_pepper_0.25"}
+    assert expected_keys <= set(metrics) and ("kl" in metrics) == (variant == "vae")
+
+    torch.manual_seed(0)
+    untrained = score_images(AutoEncoder.from_variant(variant), test)["squared_error"].mean().item()
+    assert metrics["squared_error"] < 0.9 * untrained, (metrics["squared_error"], untrained)
+
+
+def test_two_processes_train_disjoint_shards_and_end_with_identical_weights(tmp_path, train_argv, script_env):
+    out = tmp_path / "deep"
+    accelerate = Path(sys.executable).with_name("accelerate")
+    command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    result = subprocess.run(
+        [*command, "training/train.py", *train_argv("deep", out, "--checkpointing_steps", "4")],
+        cwd=REPO, env={**script_env, "ACCELERATE_USE_CPU": "1"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+
+    shards = dict(re.findall(r"\[rank (\d)/2\] epoch 0: 1024 images in 8 micro-batches, first indices \[([\d, ]+)\]", log))
+    assert set(shards) == {"0", "1"}, log[-3000:]
+    for rank, first in shards.items():
+        expected = epoch_batches(TRAIN_SUBSET, 128, seed=0, epoch=0, rank=int(rank), world_size=2)
+        assert [int(i) for i in first.split(", ")] == expected[0, :4].tolist()
+    assert "trained 8 steps" in log  # 2048 images / (2 processes x 128)
+
+    digests = dict(re.findall(r"\[rank (\d)/2\] final weights sha256 (\w+)", log))
+    assert set(digests) == {"0", "1"} and digests["0"] == digests["1"]
+    assert parameter_digest(AutoEncoder.from_pretrained(out)) == digests["0"]
+    checkpoint = tmp_path / "deep-checkpoints/checkpoint-8"
+    assert {"model.safetensors", "optimizer.bin", "random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in checkpoint.iterdir()}
+    card = ModelCard.load(out / "README.md").text
+    assert "processes: 2" in card and "ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 training/train.py" in card
+
+
+@pytest.mark.parametrize(("variant", "accumulation"), [("vae", 2), ("denoising", 1)])
+def test_resume_from_a_mid_epoch_checkpoint_equals_the_uninterrupted_run(variant, accumulation, train_argv, tmp_path, capsys):
+    # vae samples its code and denoising corrupts its input: both need the random states restored
+    flags = ["--epochs", "2", "--checkpointing_steps", "3", "--gradient_accumulation_steps", str(accumulation)]
+    first = main(train_argv(variant, tmp_path / "a", *flags, "--checkpoints_total_limit", "20"))
+    steps_per_epoch = TRAIN_SUBSET // (128 * accumulation)
+    assert 9 % steps_per_epoch != 0  # checkpoint-9 is in the middle of an epoch
+    (tmp_path / "b-checkpoints").mkdir()
+    shutil.copytree(tmp_path / "a-checkpoints/checkpoint-9", tmp_path / "b-checkpoints/checkpoint-9")
+    capsys.readouterr()
+
+    resumed = main(train_argv(variant, tmp_path / "b", *flags, "--resume_from_checkpoint", "latest"))
+
+    assert "resumed from" in capsys.readouterr().out
+    assert resumed == first
+    a, b = (AutoEncoder.from_pretrained(tmp_path / name).state_dict() for name in ("a", "b"))
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    card = ModelCard.load(tmp_path / "b/README.md").text
+    assert "--resume_from_checkpoint" not in card
+    last = 2 * steps_per_epoch
+    kept = [p.name for p in list_checkpoints(tmp_path / "b-checkpoints")]
+    assert kept == [f"checkpoint-{s}" for s in range(3, last + 1, 3)][-2:]  # the default limit keeps the newest 2
+    assert sorted(p.name for p in (tmp_path / "b-checkpoints").iterdir()) == kept  # no staging leftovers
+
+
+def test_push_uploads_exactly_the_repo_files_in_one_commit(fake_hub, train_argv, tmp_path, capsys):
+    hub = fake_hub()
+    out = tmp_path / "simple"
+    flags = ["--push_to_hub", "--hub_model_id", "someone/ae-simple", "--hub_token", "hf_test", "--hub_private_repo", "--checkpointing_steps", "4"]
+    main(train_argv("simple", out, *flags))
+
+    assert [call[0] for call in hub.calls] == ["create_repo", "create_commit"]
+    _, repo_id, kwargs, token = hub.calls[0]
+    assert repo_id == "someone/ae-simple" and kwargs["private"] is True and kwargs["exist_ok"] is True and token == "hf_test"
+    assert hub.calls[1][2] == sorted(REPO_FILES) == sorted(p.name for p in out.iterdir())
+    assert list_checkpoints(tmp_path / "simple-checkpoints")  # there were checkpoints to leave out
+    assert "pushed" in capsys.readouterr().out
+
+
+def test_a_failed_push_keeps_the_folder_and_prints_the_retry_command(fake_hub, train_argv, tmp_path):
+    fake_hub(fail=True)
+    out = tmp_path / "simple"
+    with pytest.raises(SystemExit, match="push to someone/ae-simple failed") as failure:
+        main(train_argv("simple", out, "--push_to_hub", "--hub_model_id", "someone/ae-simple", "--hub_token", "hf_test"))
+
+    message = str(failure.value)
+    assert "ConnectionError: the Hub is unreachable" in message and "hf_test" not in message
+    retry = shlex.split(message.splitlines()[-1])
+    assert retry[:5] == ["hf", "upload", "someone/ae-simple", str(out), "."]
+    assert [retry[i + 1] for i, arg in enumerate(retry) if arg == "--include"] == ["config.json", "model.safetensors", "README.md", "*.png"]
+    assert {p.name for p in out.iterdir()} == REPO_FILES
+    AutoEncoder.from_pretrained(out)
+
+
+@pytest.mark.skipif(not os.environ.get("HF_TOKEN"), reason="opt-in: pushes to the live Hub only with HF_TOKEN set")
+def test_live_push_then_load_from_the_hub(tmp_path, train_argv, script_env):
+    import uuid
+
+    env = {**script_env, "HF_HUB_OFFLINE": "0"}
+    user = subprocess.run([sys.executable, "-c", "from huggingface_hub import whoami; print(whoami()['name'])"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    repo_id = f"{user}/autoencoders-test-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "simple"
+    try:
+        subprocess.run([sys.executable, "training/train.py", *train_argv("simple", out, "--push_to_hub", "--hub_model_id", repo_id, "--hub_private_repo")], cwd=REPO, env=env, check=True, timeout=600)
+        check = f"from autoencoders import AutoEncoder; AutoEncoder.from_pretrained({repo_id!r}); from huggingface_hub import HfApi; print(sorted(HfApi().list_repo_files({repo_id!r})))"
+        listed = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+        assert listed.strip() == str(sorted(REPO_FILES | {".gitattributes"}))
+    finally:
+        subprocess.run([sys.executable, "-c", f"from huggingface_hub import HfApi; HfApi().delete_repo({repo_id!r}, missing_ok=True)"], env=env)
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("unknown_variant", "unknown variant 'contractive'; choose one of: simple, deep, denoising, sparse, conv, vae"),
+        ("missing_dataset", "cannot load the dataset .*does not exist"),
+        ("unwritable_output", "cannot write to .*choose another --output_dir"),
+        ("full_disk", "not enough free space"),
+        ("smaller_model_input", "images are 1x28x28 but the conv model takes 1x16x16"),
+        ("wrong_channels", "images are 1x28x28 but the deep model takes 3x32x32"),
+        ("foreign_output_files", "holds \\['notes.txt'\\], which are not model-repo files"),
+        ("checkpoints_inside_output", "is inside .*choose separate folders"),
+        ("tracker_missing", "pip install tensorboard"),
+        ("push_without_token", "--push_to_hub needs a Hub token"),
+        ("token_in_config", "tokens do not belong in config files"),
+        ("unknown_config_key", "unknown config keys \\['dropout'\\]"),
+        ("missing_checkpoint", "--resume_from_checkpoint: .* is not a complete checkpoint"),
+    ],
+)
+def test_bad_setups_fail_before_training_with_what_to_do(case, words, train_argv, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setattr(train_script, "train", lambda *args: pytest.fail("training started"))
+    argv = train_argv("simple", out)
+    if case == "unknown_variant":
+        argv[1] = "contractive"
+    elif case == "missing_dataset":
+        argv[3] = str(tmp_path / "no-such-folder")
+    elif case == "unwritable_output":
+        argv[5] = str(_write(tmp_path / "a-file", "") / "out")
+    elif case == "full_disk":
+        monkeypatch.setattr(preflight.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**9, used=10**9, free=1000))
+    elif case == "smaller_model_input":
+        argv[:2] = ["--config", str(_write(tmp_path / "small.yaml", "variant: conv\nmodel: {image_size: 16}\n"))]
+    elif case == "wrong_channels":
+        argv[:2] = ["--config", str(_write(tmp_path / "rgb.yaml", "variant: deep\nmodel: {channels: 3}\n"))]
+    elif case == "foreign_output_files":
+        out.mkdir()
+        _write(out / "notes.txt", "keep me")
+    elif case == "checkpoints_inside_output":
+        argv += ["--checkpoint_dir", str(out / "checkpoints")]
+    elif case == "tracker_missing":
+        monkeypatch.setitem(sys.modules, "tensorboard", None)
+        argv += ["--report_to", "tensorboard"]
+    elif case == "push_without_token":
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        monkeypatch.setattr(preflight, "get_token", lambda: None)
+        argv += ["--push_to_hub"]
+    elif case == "token_in_config":
+        argv[:2] = ["--config", str(_write(tmp_path / "t.yaml", "variant: simple\nhub_token: hf_secret\n"))]
+    elif case == "unknown_config_key":
+        argv[:2] = ["--config", str(_write(tmp_path / "d.yaml", "variant: simple\ndropout: 0.1\n"))]
+    elif case == "missing_checkpoint":
+        argv += ["--resume_from_checkpoint", str(tmp_path / "checkpoint-7")]
+
+    with pytest.raises(SystemExit, match=words):
+        main(argv)
+    assert not (out.exists() and any(p.name != "notes.txt" for p in out.iterdir()))
+    assert not list_checkpoints(tmp_path / "out-checkpoints")
+
+
+def test_the_command_line_fails_with_a_message_not_a_traceback(script_env):
+    result = subprocess.run(
+        [sys.executable, "training/train.py", "--variant", "contractive"], cwd=REPO, env=script_env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "train.py: error: unknown variant 'contractive'" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,322 @@
+#!/usr/bin/env python
+"""Train an autoencoder preset with Accelerate, evaluate it and write a Hub model folder.
+
+    accelerate launch training/train.py --variant deep --dataset ../shared/data/mnist --output_dir out/deep
+    python training/train.py --variant simple --dataset ../shared/data/mnist --epochs 1
+
+Hyperparameters come from `training/configs/<variant>.yaml` (or `--config`); flags override them.
+Everything that can be checked before training is (variant, dataset, image size, output folders,
+free space, tracker package, token), so a bad run fails in seconds with a message saying what to do.
+`--output_dir` ends up holding exactly a Hub model repo; checkpoints and logs go beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+if __package__ in (None, ""):  # run as a script: import from the repository root, not from training/
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+from tqdm.auto import tqdm
+
+from autoencoders import AutoEncoder
+from autoencoders.cards import build_model_card
+from autoencoders.data import DEFAULT_DATASET
+from autoencoders.evaluate import evaluate, score_images
+from autoencoders.noise import corrupt
+from training.atomic import commit_dir, fresh_staging
+from training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, steps_per_epoch, train_steps
+from training.options import fail, parse_args, public_hyperparameters, reproduce_command, scrub
+from training.preflight import Splits, build_model, check_output_paths, check_tracker, load_splits, resolve_token, resume_point
+from training.publish import push_folder, retry_command
+
+CARD_SAMPLES = 64
+CARD_DIGITS = 16
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def make_accelerator(args: argparse.Namespace) -> Accelerator:
+    # `accelerate launch --multi_gpu` on a machine without GPUs: without cpu=True every process
+    # would train alone instead of joining one gloo process group.
+    distributed_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    return Accelerator(
+        cpu=distributed_cpu,
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=str(args.checkpoint_dir), logging_dir=str(args.logging_dir)),
+        step_scheduler_with_optimizer=False,  # stepped once per optimizer step, by us
+    )
+
+
+class Throughput:
+    """Samples per second over the training steps only (validation and checkpoints excluded)."""
+
+    def __init__(self, samples_per_step: int) -> None:
+        self.samples_per_step, self.seconds, self.steps = samples_per_step, 0.0, 0
+        self.restart()
+
+    def restart(self) -> None:
+        self.mark, self.pending = time.perf_counter(), 0
+
+    def step(self) -> None:
+        self.pending += 1
+
+    def lap(self) -> float:
+        """Samples/s since the last lap; call it right after a host sync, so the time is real."""
+        elapsed = time.perf_counter() - self.mark
+        self.seconds += elapsed
+        self.steps += self.pending
+        rate = self.pending * self.samples_per_step / max(elapsed, 1e-9)
+        self.restart()
+        return rate
+
+    @property
+    def overall(self) -> float:
+        return self.steps * self.samples_per_step / max(self.seconds, 1e-9)
+
+
+def validate(accelerator: Accelerator, model: AutoEncoder, images: Tensor) -> dict[str, float]:
+    """Mean per-image metrics on `images`: each rank scores one contiguous shard (the last padded by
+    repeating the final image) and `gather_for_metrics` reassembles them in order."""
+    count, world = len(images), accelerator.num_processes
+    chunk = math.ceil(count / world)
+    start = accelerator.process_index * chunk
+    index = torch.arange(start, start + chunk, device=images.device).clamp_(max=count - 1)
+    scores = accelerator.gather_for_metrics(score_images(model, images[index]))
+    return {name: values[:count].mean().item() for name, values in scores.items()}
+
+
+def reconstruction_grid(model: AutoEncoder, images: Tensor) -> Tensor:
+    """Images over their reconstructions, one column per image."""
+    originals = images.float() / 255
+    with torch.no_grad():
+        reconstructions = model.eval().reconstruct(originals.to(model.latent_mean.device)).cpu()
+    return make_grid(torch.cat([originals.cpu(), reconstructions]), nrow=len(images), pad_value=1)
+
+
+def log_image(accelerator: Accelerator, name: str, grid: Tensor, step: int) -> None:
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            tracker.log_images({name: grid.unsqueeze(0)}, step=step)
+        elif tracker.name == "trackio":
+            import trackio
+
+            tracker.log({name: trackio.Image(grid.mul(255).byte().permute(1, 2, 0).numpy())}, step=step)
+
+
+def parameter_digest(model: torch.nn.Module) -> str:
+    """sha256 of the parameters, to compare weights across processes without moving them."""
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.named_parameters()):
+        digest.update(name.encode())
+        digest.update(parameter.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def resume(accelerator: Accelerator, checkpoint: Path, progress: dict[str, Any]) -> int:
+    """Restore the training state from `checkpoint`; return its optimizer step."""
+    try:
+        saved = load_checkpoint(accelerator, checkpoint)
+    except ValueError as err:
+        fail(str(err))
+    if saved["model_config"] != progress["model_config"]:
+        fail(f"{checkpoint} holds a model with a different config; resume with the same variant and overrides")
+    changed = [key for key in ("hyperparameters", "world_size", "train_images") if saved[key] != progress[key]]
+    if changed:
+        accelerator.print(f"warning: resuming with different {changed}: the run will not match an uninterrupted one")
+    accelerator.print(f"resumed from {checkpoint} at step {saved['global_step']}")
+    return saved["global_step"]
+
+
+def stop_on_non_finite_loss(args: argparse.Namespace, bad_step: int, per_epoch: int) -> NoReturn:
+    last = latest_checkpoint(args.checkpoint_dir)
+    fail(f"the training loss became nan or inf at step {bad_step} (epoch {(bad_step - 1) // per_epoch}); "
+         f"stopped without saving anything after it. Last good checkpoint: {last or 'none'}. "
+         "Lower --learning_rate (or raise --lr_warmup_steps) and start again")
+
+
+def train(args: argparse.Namespace, accelerator: Accelerator, model: AutoEncoder, splits: Splits, checkpoint: Path | None) -> AutoEncoder:
+    """Train `model` (resuming from `checkpoint`), validating each epoch; returns the unwrapped model."""
+    world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
+    accumulation = args.gradient_accumulation_steps
+    per_epoch = steps_per_epoch(len(splits.train), args.batch_size, world, accumulation)
+    if per_epoch == 0:
+        fail(f"the training split has {len(splits.train)} images, fewer than one optimizer step takes "
+             f"(batch_size x processes x gradient_accumulation_steps = {args.batch_size * world * accumulation}): "
+             "lower --batch_size or train on more images")
+    total_steps = per_epoch * args.epochs
+    optimizer = build_optimizer(model, args.learning_rate, args.weight_decay, device)
+    scheduler = build_scheduler(optimizer, args.lr_scheduler, args.lr_warmup_steps, total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    set_seed(args.seed, device_specific=True)  # different noise on each rank; the data order has its own generator
+    progress = {
+        "model_config": accelerator.unwrap_model(model).config.to_dict(),
+        "hyperparameters": public_hyperparameters(args),
+        "world_size": world,
+        "train_images": len(splits.train),
+        "steps_per_epoch": per_epoch,
+    }
+    global_step = 0 if checkpoint is None else resume(accelerator, checkpoint, progress)
+    if accelerator.is_main_process and args.report_to != "none":
+        config = {**public_hyperparameters(args), "model": json.dumps(args.model_overrides), "world_size": world}
+        accelerator.init_trackers(f"autoencoders-{args.variant}", config=config)
+
+    images, val = splits.train.to(device), splits.val.to(device)
+    throughput = Throughput(args.batch_size * world * accumulation)
+    monitor = LossMonitor(device, global_step, accumulation)
+    with tqdm(total=total_steps, initial=global_step, disable=not accelerator.is_main_process, unit="step", dynamic_ncols=True) as bar:
+        start_epoch = global_step // per_epoch
+        for epoch in range(start_epoch, args.epochs):
+            batches = epoch_batches(len(images), args.batch_size, seed=args.seed, epoch=epoch, rank=rank, world_size=world, accumulation=accumulation)
+            if epoch == start_epoch:
+                batches = batches[(global_step - epoch * per_epoch) * accumulation :]
+                tqdm.write(f"[rank {rank}/{world}] epoch {epoch}: {batches.numel()} images in {len(batches)} micro-batches, "
+                           f"first indices {batches[0, :4].tolist()}")
+            throughput.restart()
+            for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches.to(device), monitor):
+                global_step += 1
+                throughput.step()
+                bar.update()
+                checkpoint_due = global_step % args.checkpointing_steps == 0
+                if checkpoint_due or global_step % args.log_every == 0 or global_step % per_epoch == 0:
+                    loss, bad_step = monitor.read(accelerator)
+                    rate = throughput.lap()
+                    if bad_step is not None:
+                        stop_on_non_finite_loss(args, bad_step, per_epoch)
+                    bar.set_postfix(epoch=epoch, loss=f"{loss:.4g}", samples_s=f"{rate:.0f}")
+                    accelerator.log({"train/loss": loss, "train/lr": scheduler.get_last_lr()[0], "train/samples_per_s": rate}, step=global_step)
+                if checkpoint_due:
+                    save_checkpoint(accelerator, args.checkpoint_dir, global_step, {**progress, "global_step": global_step}, args.checkpoints_total_limit)
+                    throughput.restart()
+            unwrapped = accelerator.unwrap_model(model)
+            metrics = validate(accelerator, unwrapped, val)
+            accelerator.log({f"val/{name}": value for name, value in metrics.items()}, step=global_step)
+            if accelerator.is_main_process and args.report_to != "none":
+                log_image(accelerator, "val/reconstructions", reconstruction_grid(unwrapped, splits.val[:8]), global_step)
+            if accelerator.is_main_process:
+                tqdm.write(f"epoch {epoch}: " + ", ".join(f"val {name} {value:.4g}" for name, value in metrics.items()))
+    accelerator.wait_for_everyone()
+    if throughput.steps:
+        accelerator.print(f"trained {throughput.steps} steps: {throughput.overall:.0f} samples/s "
+                          f"({world} process(es) x batch {args.batch_size} x accumulation {accumulation}, {device.type})")
+    trained = accelerator.unwrap_model(model)
+    print(f"[rank {rank}/{world}] final weights sha256 {parameter_digest(trained)}", flush=True)
+    return trained
+
+
+# ---------------------------------------------------------------------------- the output folder
+
+
+def write_output_folder(
+    args: argparse.Namespace, model: AutoEncoder, metrics: dict[str, float], splits: Splits, command: str, hyperparameters: dict[str, Any]
+) -> None:
+    """config.json, model.safetensors, the card and its images, renamed into place at once."""
+    staging = fresh_staging(args.output_dir)
+    model.save_pretrained(staging)
+    device = model.latent_mean.device
+    images = {"Test digits over their reconstructions": "reconstructions.png", "Samples": "samples.png"}
+    save_image(reconstruction_grid(model, splits.test[:CARD_DIGITS]), staging / "reconstructions.png")
+    with torch.no_grad():
+        samples = model.sample(CARD_SAMPLES, generator=torch.Generator(device).manual_seed(0)).cpu()
+    save_image(make_grid(samples, nrow=8, pad_value=1), staging / "samples.png")
+    if model.config.noise:
+        clean = splits.test[:CARD_DIGITS].float() / 255
+        noisy = corrupt(clean, "masking", 0.25, torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            denoised = model.reconstruct(noisy.to(device)).cpu()
+        save_image(make_grid(torch.cat([noisy, denoised, clean]), nrow=CARD_DIGITS, pad_value=1), staging / "denoising.png")
+        images["Masking noise 25%: input, denoised, clean"] = "denoising.png"
+    card = build_model_card(
+        model.config,
+        metrics,
+        repo_id=args.hub_model_id,
+        dataset=DEFAULT_DATASET if Path(args.dataset).exists() else args.dataset,  # a local folder is a copy of MNIST
+        num_test_images=len(splits.test),
+        hyperparameters=hyperparameters,
+        command=command,
+        images=images,
+    )
+    card.save(staging / "README.md")  # replaces the generic card save_pretrained wrote
+    commit_dir(staging, args.output_dir)
+
+
+def push(args: argparse.Namespace, token: str) -> str | None:
+    """Upload the output folder; on failure return the message with the retry command (the folder
+    stays as it is)."""
+    repo_id = args.hub_model_id
+    try:
+        url = push_folder(args.output_dir, repo_id, token=token, private=args.hub_private_repo)
+    except Exception as err:  # any failure (network, auth, quota) ends the same way: the local folder is complete
+        retry = retry_command(args.output_dir, repo_id, args.hub_private_repo)
+        return (f"push to {repo_id} failed ({scrub(f'{type(err).__name__}: {err}', token)}). {args.output_dir} is "
+                f"complete; retry with HF_TOKEN set or after `hf auth login`:\n  {retry}")
+    print(f"pushed {args.output_dir} to {url}", flush=True)
+    return None
+
+
+def publish(args: argparse.Namespace, argv: list[str], accelerator: Accelerator, model: AutoEncoder, splits: Splits, token: str | None) -> dict[str, float]:
+    """Fit the latent statistics on the training codes, evaluate on the test split, write the folder."""
+    model.eval().fit_latent_stats(splits.train)
+    metrics = evaluate(model, splits.train, splits.train_labels, splits.test, splits.test_labels)
+    command = reproduce_command(argv, accelerator.num_processes, accelerator.device.type, token)
+    hyperparameters = {
+        **public_hyperparameters(args),
+        "model_overrides": args.model_overrides,
+        "processes": accelerator.num_processes,
+        "mixed_precision": accelerator.mixed_precision,
+        "train_images": len(splits.train),
+    }
+    write_output_folder(args, model, metrics, splits, command, hyperparameters)
+    summary = ", ".join(f"{name} {value:.4g}" for name, value in metrics.items() if not name.startswith("psnr_"))
+    print(f"wrote {args.output_dir}: {summary}", flush=True)
+    return metrics
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> dict[str, float] | None:
+    """Run the script; returns the test metrics on the main process (None on the others)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    model = build_model(args)
+    check_tracker(args.report_to)
+    token = resolve_token(args)
+    splits = load_splits(args, model.config)
+    bound = args.epochs * len(splits.train) // args.batch_size
+    check_output_paths(args, model, bound)
+    checkpoint = resume_point(args)
+
+    accelerator = make_accelerator(args)
+    trained = train(args, accelerator, model, splits, checkpoint)
+    metrics, push_failure = None, None
+    if accelerator.is_main_process:
+        metrics = publish(args, argv, accelerator, trained, splits, token)
+        if args.push_to_hub:
+            push_failure = push(args, token)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    if push_failure:
+        fail(push_failure)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
