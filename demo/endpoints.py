@@ -72,6 +72,12 @@ def finite(value: Any, what: str, low: float, high: float) -> float:
     return number
 
 
+def format_metric(value: float | str | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def format_psnr(value: float) -> str:
     return "identical" if value >= 99 else f"{value:.1f} dB"
 
@@ -209,12 +215,18 @@ class Endpoints:
         return atlas.render((x, y)), to_uint8(image), caption
 
     def models_markdown(self) -> str:
-        """Where each model came from and the metrics its card reports, as a Markdown table."""
+        """Where each model came from, then every metric its model card reports (a row per metric,
+        a column per model; the cards are read as they are, whatever metrics they hold)."""
+        sources = "\n".join(
+            f"- **{name}** ({loaded.model.config.latent_dim}-d code): {loaded.source}" for name, loaded in self.models.items()
+        )
         names = list(dict.fromkeys(m.name for loaded in self.models.values() for m in loaded.metrics))
-        header = "| variant | code | loaded from | " + " | ".join(names) + " |"
-        lines = [header, "|" + " --- |" * (3 + len(names))]
-        for name, loaded in self.models.items():
-            values = {m.name: m.value for m in loaded.metrics}
-            cells = [f"{values[n]:.4g}" if isinstance(values.get(n), float) else str(values.get(n, "—")) for n in names]
-            lines.append(f"| {name} | {loaded.model.config.latent_dim}-d | {loaded.source} | " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+        if not names:
+            return sources + "\n\nNo metrics: the model cards hold no `model-index` results."
+        values = {(name, m.name): m.value for name, loaded in self.models.items() for m in loaded.metrics}
+        rows = [
+            f"| {metric} | " + " | ".join(format_metric(values.get((name, metric))) for name in self.models) + " |"
+            for metric in names
+        ]
+        header = "| metric (from the model cards) | " + " | ".join(self.models) + " |\n|" + " --- |" * (len(self.models) + 1)
+        return sources + "\n\n" + header + "\n" + "\n".join(rows)

@@ -246,10 +246,36 @@ def test_models_panel_says_where_models_came_from_and_their_metrics(space):
 
     text = "\n".join(str(getattr(block, "value", "")) for block in space.blocks.values())
     for name in VARIANTS:
-        assert f"| {name} |" in text
+        assert f"- **{name}**" in text
         for metric in card_metrics(REPO / "demo" / "weights" / name):
-            assert metric.name in text
+            assert f"| {metric.name} |" in text
     assert "bundled" in text or "Hub" in text
+
+
+def test_a_card_written_by_the_library_is_read_and_shown(tmp_path):
+    """The training script's cards (autoencoders.cards) hold every metric; the panel shows them all."""
+    from autoencoders import AutoEncoder
+    from autoencoders.cards import build_model_card
+    from demo.endpoints import Endpoints
+    from demo.gallery import load_digits
+    from demo.models import LoadedModel, card_metrics
+
+    metrics = {"squared_error": 3.1, "psnr": 22.5, "linear_probe_accuracy": 0.97, "psnr_denoised_masking_0.5": 18.25}
+    models = {}
+    for name in ("deep", "denoising"):
+        model = AutoEncoder.from_variant(name).eval()
+        card = build_model_card(
+            model.config, metrics if name == "deep" else {"squared_error": 4.0}, repo_id=f"someone/autoencoders-mnist-{name}",
+            dataset="ylecun/mnist", num_test_images=10000, hyperparameters={}, command="train", images={},
+        )
+        (tmp_path / name).mkdir()
+        card.save(tmp_path / name / "README.md")
+        models[name] = LoadedModel(name, model, f"bundled `{tmp_path / name}`", card_metrics(tmp_path / name))
+    assert {m.value for m in models["deep"].metrics} == set(metrics.values())
+    text = Endpoints(models, load_digits()).models_markdown()
+    assert "| Squared error per image (28x28, sum over pixels in [0, 1]) | 3.1 | 4 |" in text
+    assert "| PSNR (dB) of the denoised, masking noise at 0.5 | 18.25 | — |" in text
+    assert "Linear-probe accuracy" in text and "- **denoising** (64-d code): bundled" in text
 
 
 # --- where the models come from ----------------------------------------------------------------
