@@ -145,7 +145,7 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit", elem_id="reconstruct-sketch")
             variant = variant_radio(endpoints.variants, "deep", [ALL], elem_id="reconstruct-variant")
-            clear = gr.ClearButton(value="Clear")
+            clear = gr.ClearButton(value="Clear", elem_id="reconstruct-clear")
         with gr.Column(scale=1):
             with gr.Row():
                 seen = digit_image("What the model sees (32x32)")

@@ -71,7 +71,7 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_drawing_a_digit_shows_its_reconstruction(page):
+def test_drawing_a_digit_shows_its_reconstruction_and_clear_resets(page):
     open_tab(page, "Reconstruct")
     pad = page.locator("#reconstruct-sketch")
     pad.get_by_role("button", name="Brush").click()
@@ -91,6 +91,8 @@ def test_drawing_a_digit_shows_its_reconstruction(page):
     strip = fetch(page, wait_for_new_image(page, "reconstruction", single))
     assert strip.shape == (36, 6 * 34 + 2)  # all six variants side by side
     screenshot(page, "reconstruct")
+    page.locator("#reconstruct-clear").click()
+    page.wait_for_function("() => !document.querySelector('#reconstruction img')")  # Clear resets the outputs
 
 
 def test_noise_slider_updates_the_denoising_live(page):
