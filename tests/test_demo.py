@@ -14,7 +14,6 @@ from conftest import REPO, render_sketch, sketch_payload
 from PIL import Image
 
 from autoencoders import VARIANTS
-from autoencoders.data import pad_images
 from autoencoders.metrics import psnr, squared_error_per_image
 from demo.preprocess import EmptyCanvas, InputError, digit_from_sketch, ink_from_image, mnist_style
 

@@ -3,13 +3,11 @@ crash, never a traceback), the limits are set, and concurrent clients get answer
 The full 50 clients x 20 calls run is `benchmarks/space_latency.py`; a smaller one runs here."""
 
 import json
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from conftest import render_sketch, sketch_payload
-from gradio_client import handle_file
 from PIL import Image
 
 from benchmarks.space_latency import run_load, write_sketches
@@ -70,10 +68,6 @@ def files(tmp_path_factory, mnist_test):
     return paths
 
 
-def layer(path: Path) -> dict:
-    return sketch_payload(path)
-
-
 BAD_SKETCHES = {
     "string": "hello",
     "number": 42,
@@ -88,7 +82,7 @@ def test_hostile_files_get_messages_and_odd_formats_work(client, files):
     for name, path in files.items():
         if name == "too_big_file.png":
             continue
-        messages[name] = expect_message(client, layer(path), "deep", api_name="/reconstruct")
+        messages[name] = expect_message(client, sketch_payload(path), "deep", api_name="/reconstruct")
     assert "1x1" in messages["1x1.png"]
     assert "too large" in messages["8000x8000.png"]
     assert "Draw a digit" in messages["blank.png"]
@@ -100,7 +94,7 @@ def test_hostile_files_get_messages_and_odd_formats_work(client, files):
 def test_upload_over_the_size_limit_is_refused(client, files, space):
     big = files["too_big_file.png"]
     assert big.stat().st_size > 2 * 1024 * 1024
-    message = expect_message(client, layer(big), "deep", api_name="/reconstruct")  # gradio_client checks first
+    message = expect_message(client, sketch_payload(big), "deep", api_name="/reconstruct")  # gradio_client checks first
     assert "maximum file size" in message
     with big.open("rb") as file:  # and the server refuses it from any other client
         response = httpx.post(space.local_url + "gradio_api/upload", files={"files": ("big.png", file, "image/png")})
@@ -114,7 +108,7 @@ def test_malformed_sketches_get_messages(client, name):
 
 
 def test_bad_choices_and_out_of_range_values_get_messages(client, files):
-    good = layer(files["good"])
+    good = sketch_payload(files["good"])
     cases = [
         ("/reconstruct", [good, "nope"]),
         ("/reconstruct", [good, None]),
@@ -179,7 +173,7 @@ def test_nan_and_inf_values_get_messages(space, api_name, data):
 
 
 def test_the_space_keeps_serving_after_the_abuse(client, files):
-    seen, output, code, details = client.predict(layer(files["good"]), "conv", api_name="/reconstruct")
+    seen, output, code, details = client.predict(sketch_payload(files["good"]), "conv", api_name="/reconstruct")
     assert np.asarray(Image.open(output)).shape == (32, 32) and "squared error" in details
 
 
