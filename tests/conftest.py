@@ -1,6 +1,7 @@
 """Shared fixtures: the real MNIST files, offline Hub, quiet threads."""
 
 import os
+import socket
 import tempfile
 from types import SimpleNamespace
 
@@ -10,8 +11,10 @@ os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="hf-datasets-
 
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from autoencoders.data import load_images  # noqa: E402
 
@@ -99,3 +102,41 @@ class FakeHub:
 def fake_hub(monkeypatch):
     """A factory of FakeHub interceptions (the Hub is unreachable here)."""
     return lambda fail=False: FakeHub(monkeypatch, fail)
+
+
+def render_sketch(digit: np.ndarray, path: Path, size: int = 280) -> Path:
+    """Save a white-on-black digit as the browser's sketchpad sends a stroke layer: black RGB, the
+    digit (enlarged to the canvas) in the alpha channel."""
+    alpha = Image.fromarray(np.asarray(digit, np.uint8)).resize((size, size), Image.Resampling.BILINEAR)
+    rgba = np.zeros((size, size, 4), np.uint8)
+    rgba[..., 3] = np.asarray(alpha)
+    Image.fromarray(rgba).save(path)
+    return path
+
+
+def sketch_payload(path: Path) -> dict:
+    """A Sketchpad value for gradio_client: one stroke layer, no background."""
+    from gradio_client import handle_file
+
+    return {"background": None, "layers": [handle_file(str(path))], "composite": None}
+
+
+@pytest.fixture(scope="session")
+def space():
+    """The Space (weights from demo/weights), served once per session on a free loopback port."""
+    from demo.ui import LAUNCH_OPTIONS, build_demo
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = build_demo()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **LAUNCH_OPTIONS)
+    yield demo
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(space, tmp_path_factory):
+    from gradio_client import Client
+
+    return Client(space.local_url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))

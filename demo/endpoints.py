@@ -1,0 +1,232 @@
+"""What each tab of the Space computes, as plain functions of plain values (no UI here).
+
+Images go out as uint8 arrays: 32x32 digits (white ink on black, as the models see them) or strips
+and grids of them. Bad input raises `InputError` with a message for the person who sent it; an
+empty canvas is not an error, it returns blank outputs and a hint.
+All model work is a single small batch under `torch.inference_mode()`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from autoencoders import AutoEncoder
+from autoencoders.config import CORRUPTIONS
+from autoencoders.metrics import psnr, squared_error_per_image
+from autoencoders.noise import corrupt
+
+from .gallery import Digits
+from .latent_map import EXTENT, LatentMap
+from .models import LoadedModel
+from .preprocess import EmptyCanvas, InputError, digit_from_sketch
+
+ALL = "all"
+AXES = 8  # generation sliders: the first principal axes of each model's codes
+AXIS_RANGE = 3.0  # sliders span -3..3 standard deviations
+NOISE_SEED = 0  # one fixed noise pattern per digit, so the slider changes only the strength
+GRID_SAMPLES = 16
+EMPTY_HINT = "Draw a digit (or pick one from the gallery)."
+CODE_GAP = 5  # units of space between the codes of two models in the "all" chart
+NO_CODE = pd.DataFrame({"unit": pd.Series(dtype=int), "value": pd.Series(dtype=float), "variant": pd.Series(dtype=str)})
+
+Sketch = Any  # a Sketchpad value: {"background", "layers", "composite"} of numpy images, or None
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """[..., H, W] floats in [0, 1] -> uint8 [H, W] (the single image or grid they hold)."""
+    return images.clamp(0, 1).mul(255).round().to(torch.uint8).reshape(images.shape[-2:]).numpy()
+
+
+def tile(images: Tensor, per_row: int, gap: int = 2) -> np.ndarray:
+    """[N, 1, H, W] -> one uint8 image, `per_row` digits a row, grey lines between them.
+    (torchvision's make_grid does this too, but importing torchvision adds 2 s to the cold start.)"""
+    count, _, height, width = images.shape
+    rows = -(-count // per_row)
+    canvas = torch.full((rows * (height + gap) + gap, per_row * (width + gap) + gap), 0.5)
+    for i, image in enumerate(images[:, 0]):
+        top, left = gap + i // per_row * (height + gap), gap + i % per_row * (width + gap)
+        canvas[top : top + height, left : left + width] = image
+    return to_uint8(canvas)
+
+
+def choice(value: Any, options: list[str], what: str) -> str:
+    if value not in options:
+        raise InputError(f"unknown {what} {value!r}: choose one of {', '.join(options)}")
+    return value
+
+
+def finite(value: Any, what: str, low: float, high: float) -> float:
+    """A number in [low, high]; NaN, inf, text or None is an InputError naming the range."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not low <= number <= high:
+        raise InputError(f"{what} must be a number between {low:g} and {high:g}, got {value!r}")
+    return number
+
+
+def format_metric(value: float | str | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def format_psnr(value: float) -> str:
+    return "identical" if value >= 99 else f"{value:.1f} dB"
+
+
+class Endpoints:
+    """The Space's computations over a fixed set of loaded models and bundled digits."""
+
+    def __init__(self, models: dict[str, LoadedModel], digits: Digits) -> None:
+        missing = {"denoising", "deep"} - set(models)
+        if missing:
+            raise ValueError(f"the Space needs the {sorted(missing)} models for its Denoise tab")
+        self.models = models
+        self.variants = list(models)
+        self.digits = digits
+        pixels = torch.from_numpy(digits.images).unsqueeze(1)
+        self.maps: dict[str, LatentMap] = {}
+        self.axis_order: dict[str, Tensor] = {}
+        with torch.inference_mode():
+            for name, loaded in models.items():
+                model = loaded.model.eval()
+                if not model.is_variational and not bool(model.latent_fitted):
+                    model.fit_latent_stats(pixels)  # weights without fitted statistics: fit on the bundled digits
+                codes = model.encode(pixels)
+                self.maps[name] = LatentMap.fit(codes, digits.labels)
+                # The fitted axes come sorted by variance; the VAE's prior has none, so order its
+                # units by how much they vary over real digits (inactive units change nothing).
+                spread = codes.var(dim=0) if model.is_variational else -torch.arange(codes.shape[1]).float()
+                self.axis_order[name] = spread.argsort(descending=True)
+
+    def model(self, variant: str) -> AutoEncoder:
+        return self.models[choice(variant, self.variants, "variant")].model
+
+    @staticmethod
+    def digit(sketch: Sketch) -> Tensor:
+        """A sketch -> the model input [1, 1, 32, 32]."""
+        return torch.from_numpy(digit_from_sketch(sketch))[None, None]
+
+    @torch.inference_mode()
+    def reconstruct(self, sketch: Sketch, variant: str) -> tuple[np.ndarray | None, np.ndarray | None, pd.DataFrame, str]:
+        """(model input, reconstruction or a strip of all, the code as a table, the errors)."""
+        names = self.variants if variant == ALL else [choice(variant, self.variants + [ALL], "variant")]
+        try:
+            digit = self.digit(sketch)
+        except EmptyCanvas:
+            return None, None, NO_CODE, EMPTY_HINT
+        rows, outputs, codes = [], [], []
+        for name in names:
+            model = self.models[name].model
+            code = model.encode(digit)
+            output = model.decode(code)
+            outputs.append(output)
+            error = squared_error_per_image(digit, output).item()
+            rows.append(f"| {name} | {error:.2f} | {format_psnr(psnr(digit, output).item())} |")
+            offset = codes[-1][0] + CODE_GAP if codes else 0  # side by side, in preset order, with a gap
+            codes.extend((offset + i, value, name) for i, value in enumerate(code[0].tolist()))
+        details = "| variant | squared error (28x28) | PSNR |\n| --- | --- | --- |\n" + "\n".join(rows)
+        picture = tile(torch.cat(outputs), len(outputs)) if variant == ALL else to_uint8(outputs[0])
+        return to_uint8(digit), picture, pd.DataFrame(codes, columns=list(NO_CODE.columns)), details
+
+    @torch.inference_mode()
+    def denoise(self, sketch: Sketch, corruption: str, level: float) -> tuple[Any, ...]:
+        """(clean, noisy, denoised by `denoising`, denoised by `deep`, PSNR of each against the clean)."""
+        corruption = choice(corruption, list(CORRUPTIONS), "corruption")
+        level = finite(level, "the noise level", 0.0, 1.0)
+        try:
+            clean = self.digit(sketch)
+        except EmptyCanvas:
+            return None, None, None, None, EMPTY_HINT
+        noisy = corrupt(clean, corruption, level, torch.Generator().manual_seed(NOISE_SEED))
+        denoised = [self.models[name].model.reconstruct(noisy) for name in ("denoising", "deep")]
+        scores = [format_psnr(psnr(clean, image).item()) for image in (noisy, *denoised)]
+        details = (
+            f"PSNR against the clean digit ({corruption.replace('_', ' ')}, level {level:.2f}):\n\n"
+            "| noisy | denoising AE | deep AE |\n| --- | --- | --- |\n| " + " | ".join(scores) + " |"
+        )
+        return to_uint8(clean), to_uint8(noisy), *(to_uint8(image) for image in denoised), details
+
+    def coordinates(self, values: tuple[Any, ...]) -> Tensor:
+        if len(values) > AXES:
+            raise InputError(f"at most {AXES} axis coordinates, got {len(values)}")
+        return torch.tensor(
+            [[finite(v, f"axis {i + 1}", -AXIS_RANGE, AXIS_RANGE) for i, v in enumerate(values)]]
+        )
+
+    @torch.inference_mode()
+    def generate(self, variant: str, *coords: float) -> tuple[np.ndarray, str]:
+        """Decode the point at `coords` (SDs along the model's first principal axes; VAE: its prior)."""
+        model = self.model(variant)
+        point = self.coordinates(coords)
+        full = torch.zeros(1, model.config.latent_dim)
+        full[0, self.axis_order[variant][: point.shape[1]]] = point[0]
+        image = model.decode(model.code_from_axes(full))
+        where = "the prior N(0, I)" if model.is_variational else "the fitted distribution of its training codes"
+        spread = float(point.norm())
+        return to_uint8(image), f"{variant}: a point {spread:.1f} SD from the centre of {where}."
+
+    @staticmethod
+    def random_coordinates() -> list[float]:
+        """Slider values drawn from N(0, 1), clipped to the sliders' range."""
+        return [round(v, 1) for v in torch.randn(AXES).clamp(-AXIS_RANGE, AXIS_RANGE).tolist()]
+
+    @torch.inference_mode()
+    def sample_grid(self, variant: str, seed: int = 0) -> np.ndarray:
+        """A grid of `GRID_SAMPLES` random samples (VAE: from the prior; others: the fitted codes)."""
+        model = self.model(variant)
+        return tile(model.sample(GRID_SAMPLES, torch.Generator().manual_seed(seed)), GRID_SAMPLES // 2)
+
+    @torch.inference_mode()
+    def interpolate(self, sketch_a: Sketch, sketch_b: Sketch, variant: str, steps: float) -> tuple[np.ndarray | None, str]:
+        """A strip of `steps` images decoded along the straight line from A's code to B's."""
+        model = self.model(variant)
+        steps = int(finite(steps, "the number of steps", 2, 16))
+        try:
+            pair = torch.cat([self.digit(sketch_a), self.digit(sketch_b)])
+        except EmptyCanvas:
+            return None, "Draw or pick two digits, A and B."
+        start, end = model.encode(pair)
+        weights = torch.linspace(0, 1, steps).unsqueeze(1)
+        strip = model.decode(start + weights * (end - start))
+        distance = float((end - start).norm())
+        return tile(strip, steps), f"{variant}: {steps} steps from A to B, codes {distance:.1f} apart."
+
+    @torch.inference_mode()
+    def latent_map(self, variant: str, x: float, y: float) -> tuple[np.ndarray, np.ndarray, str]:
+        """(the map with a ring at (x, y), the digit decoded there, a caption)."""
+        model = self.model(variant)
+        x = finite(x, "x", -EXTENT, EXTENT)
+        y = finite(y, "y", -EXTENT, EXTENT)
+        atlas = self.maps[variant]
+        image = model.decode(atlas.code(x, y))
+        caption = (
+            f"{variant}: {len(atlas.points)} test digits on the two principal axes of their codes; "
+            f"the ring at ({x:.2f}, {y:.2f}) SD decodes to the digit on the right."
+        )
+        return atlas.render((x, y)), to_uint8(image), caption
+
+    def models_markdown(self) -> str:
+        """Where each model came from, then every metric its model card reports (a row per metric,
+        a column per model; the cards are read as they are, whatever metrics they hold)."""
+        sources = "\n".join(
+            f"- **{name}** ({loaded.model.config.latent_dim}-d code): {loaded.source}" for name, loaded in self.models.items()
+        )
+        names = list(dict.fromkeys(m.name for loaded in self.models.values() for m in loaded.metrics))
+        if not names:
+            return sources + "\n\nNo metrics: the model cards hold no `model-index` results."
+        values = {(name, m.name): m.value for name, loaded in self.models.items() for m in loaded.metrics}
+        rows = [
+            f"| {metric} | " + " | ".join(format_metric(values.get((name, metric))) for name in self.models) + " |"
+            for metric in names
+        ]
+        header = "| metric (from the model cards) | " + " | ".join(self.models) + " |\n|" + " --- |" * (len(self.models) + 1)
+        return sources + "\n\n" + header + "\n" + "\n".join(rows)

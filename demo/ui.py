@@ -1,0 +1,313 @@
+"""The Gradio UI: five tabs over `Endpoints`, with stable API names for scripts.
+
+API (see README): `reconstruct`, `denoise`, `generate`, `interpolate`, `latent_map`, plus
+`random_sample` and `sample_grid`. Sliders fire on `.input`/`.release`, never on
+`.change`, so programmatic updates do not call back in cascades. Model events share one pool of
+`WORKERS` threads; the queue and upload limits are in `QUEUE_SIZE` and `LAUNCH_OPTIONS`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import random
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from autoencoders.config import CORRUPTIONS
+
+from .endpoints import ALL, AXES, AXIS_RANGE, Endpoints
+from .gallery import Digits, load_digits
+from .latent_map import EXTENT, LatentMap
+from .models import load_models
+from .preprocess import MAX_PIXELS, InputError
+
+log = logging.getLogger(__name__)
+
+WORKERS = 2  # model events run on two threads: one per core of a basic Space; more only queue inside torch
+QUEUE_SIZE = 64  # at the ~35 requests/s measured on 2 shared cores a full queue drains in ~2 s; beyond it, refuse at once
+CANVAS = 280  # sketchpad pixels: 10x MNIST's 28, small enough to upload on every stroke
+GALLERY_SCALE = 8  # gallery digits go onto the sketchpad 8x enlarged, black on white like a drawing
+POOL = {"concurrency_id": "models", "concurrency_limit": WORKERS}  # every model event shares the workers
+LIVE = {"trigger_mode": "always_last", "show_progress": "hidden", **POOL}  # only the latest pending call runs
+CSS = ".pixels img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }"
+LAUNCH_OPTIONS: dict[str, Any] = {
+    "max_file_size": "2mb",  # a 280x280 sketch is ~10 kB and an MNIST digit under 1 kB: 2 MB is ample
+    "show_error": True,  # show our messages (and Gradio's input checks) instead of a bare "Error"
+    # Every session (a tab, an API client) holds a ~140 kB copy of the page's config and the app keeps
+    # no per-session state worth keeping: 1000 sessions, not Gradio's 10000, bounds that at ~140 MB.
+    "state_session_capacity": 1000,
+    "ssr_mode": False,
+    "css": CSS,
+}
+INTRO = """# Autoencoders on MNIST
+Six classic autoencoders — simple, deep, denoising, sparse, convolutional, variational — loaded like any
+Hugging Face model. Draw a digit and watch each one squeeze it through its code and back."""
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every failure of `fn` into a short message in the UI (and for API clients): an
+    `InputError` says what was wrong with the input; anything else is logged, never shown raw.
+    (The browser sanitizes the HTML of error messages, so echoing a bad value back is safe.)"""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        except Exception:
+            log.exception("%s failed", fn.__name__)
+            raise gr.Error("Sorry, that input could not be processed. Try another drawing.", print_exception=False) from None
+
+    return wrapper
+
+
+def sketch_of(digit: np.ndarray) -> dict[str, Any]:
+    """A 32x32 white-on-black digit as a Sketchpad value: enlarged, black ink on white paper."""
+    paper = Image.fromarray(255 - digit).resize((32 * GALLERY_SCALE,) * 2, Image.Resampling.NEAREST)
+    rgba = np.asarray(paper.convert("RGBA"))
+    return {"background": rgba, "layers": [], "composite": rgba}
+
+
+def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
+    """A sketchpad whose images Gradio cannot read are refused with a message a person understands.
+
+    (Gradio's own error names the component index and the pydantic model. Wrapping the instance's
+    `preprocess` rather than subclassing: a Gradio component subclass writes a .pyi stub next to
+    its source file at import time.)"""
+    pad = gr.Sketchpad(
+        label=label,
+        type="numpy",
+        image_mode="RGBA",
+        canvas_size=(CANVAS, CANVAS),
+        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+        transforms=(),
+        layers=False,
+        elem_id=elem_id,
+    )
+    preprocess = pad.preprocess
+
+    def readable(payload: Any) -> Any:
+        try:
+            return preprocess(payload)
+        except Image.DecompressionBombError:
+            raise gr.Error(
+                f"This image is too large: the Space reads images of up to {MAX_PIXELS:,} pixels "
+                "(4096x4096). Scale it down.", print_exception=False
+            ) from None
+        except (OSError, ValueError, TypeError) as err:  # UnidentifiedImageError is an OSError
+            raise gr.Error(
+                f"This file is not an image the Space can read ({type(err).__name__}): send a PNG, JPEG or WebP.",
+                print_exception=False,
+            ) from None
+
+    pad.preprocess = readable  # type: ignore[method-assign]
+    return pad
+
+
+def digit_image(label: str, height: int = 150, **kwargs: Any) -> gr.Image:
+    """An output for exact digit pixels: PNG (not WebP), shown enlarged without smoothing."""
+    return gr.Image(label=label, format="png", type="numpy", image_mode="L", elem_classes="pixels",
+                    height=height, min_width=80, buttons=["download"], **kwargs)
+
+
+def variant_radio(variants: list[str], value: str, extra: list[str] | None = None, elem_id: str | None = None) -> gr.Radio:
+    return gr.Radio(variants + (extra or []), value=value, label="Model", elem_id=elem_id)
+
+
+def digit_gallery(digits: Digits, elem_id: str) -> gr.Gallery:
+    """The bundled gallery digits, black on white like the sketchpad."""
+    items = [(255 - image, str(label)) for image, label in zip(digits.images, digits.labels)]
+    return gr.Gallery(
+        items, label="MNIST test digits", columns=10, height=150, allow_preview=False, elem_classes="pixels", elem_id=elem_id
+    )
+
+
+def with_axis_parameters(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give `fn(variant, *coords)` the API signature `(variant, axis_1=0, ..., axis_8=0)`."""
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("variant", keyword, annotation=str)]
+        + [inspect.Parameter(f"axis_{i + 1}", keyword, default=0.0, annotation=float) for i in range(AXES)]
+    )
+    return fn
+
+
+def reconstruct_tab(endpoints: Endpoints) -> None:
+    with gr.Row():
+        with gr.Column(scale=1):
+            sketch = sketchpad("Draw a digit", elem_id="reconstruct-sketch")
+            variant = variant_radio(endpoints.variants, "deep", [ALL], elem_id="reconstruct-variant")
+            clear = gr.ClearButton(value="Clear", elem_id="reconstruct-clear")
+        with gr.Column(scale=1):
+            with gr.Row():
+                seen = digit_image("What the model sees (32x32)")
+                output = digit_image("Reconstruction", elem_id="reconstruction")
+            # One colour: Gradio's bar chart keeps the colour domain of its first data, so a chart
+            # coloured by model would lose the other models' bars on switching to "all".
+            code = gr.BarPlot(x="unit", y="value", label="Code (all: in the order of the table)", height=200,
+                              x_title="code unit")
+            details = gr.Markdown("Draw a digit: every stroke updates the reconstruction.", label="Errors")
+    clear.add([sketch, seen, output, code])
+    args = {"fn": friendly(endpoints.reconstruct), "inputs": [sketch, variant], "outputs": [seen, output, code, details]}
+    sketch.change(api_name="reconstruct", **args, **LIVE)
+    variant.input(api_visibility="private", **args, **LIVE)
+
+
+def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
+    with gr.Row():
+        with gr.Column(scale=1):
+            sketch = sketchpad("Draw a digit, or pick one below", elem_id="denoise-sketch")
+            picker = digit_gallery(gallery, elem_id="denoise-gallery")
+        with gr.Column(scale=1):
+            corruption = gr.Radio(list(CORRUPTIONS), value="masking", label="Corruption")
+            level = gr.Slider(0, 1, value=0.3, step=0.01, label="Noise level", elem_id="noise-level")
+            with gr.Row():
+                images = [
+                    digit_image(label, elem_id=f"denoise-{i}")
+                    for i, label in enumerate(("Clean", "Noisy", "Denoising AE", "Deep AE"))
+                ]
+            details = gr.Markdown("Pick or draw a digit, then move the noise slider.", label="PSNR")
+    args = {"fn": friendly(endpoints.denoise), "inputs": [sketch, corruption, level], "outputs": [*images, details]}
+    sketch.change(api_name="denoise", **args, **LIVE)
+    level.input(api_visibility="private", **args, **LIVE)
+    corruption.input(api_visibility="private", **args, **LIVE)
+
+    @friendly
+    def pick(evt: gr.SelectData) -> dict[str, Any]:
+        """The gallery digit clicked, as a sketch."""
+        return sketch_of(gallery.images[int(evt.index)])
+
+    # Setting the sketchpad from Python does not fire its .change: denoise explicitly after.
+    picker.select(pick, None, sketch, api_visibility="private").then(api_visibility="private", **args, **LIVE)
+
+
+def generate_tab(endpoints: Endpoints) -> None:
+    start_image, start_caption = endpoints.generate("vae")
+    with gr.Row():
+        with gr.Column(scale=1):
+            variant = variant_radio(endpoints.variants, "vae")
+            axes = [gr.Slider(-AXIS_RANGE, AXIS_RANGE, value=0, step=0.1, label=f"Axis {i + 1} (SD)") for i in range(AXES)]
+            with gr.Row():
+                random_button = gr.Button("Random sample", variant="primary", elem_id="random-sample")
+                reset_button = gr.Button("Reset")
+        with gr.Column(scale=1):
+            image = digit_image("Decoded", height=200, value=start_image, elem_id="generated")
+            details = gr.Markdown(start_caption, label="Caption")
+            grid = digit_image("Random samples", value=endpoints.sample_grid("vae", 0))
+            more = gr.Button("New samples")
+    args = {"fn": with_axis_parameters(friendly(endpoints.generate)), "inputs": [variant, *axes], "outputs": [image, details]}
+    variant.input(api_name="generate", **args, **LIVE)
+    for axis in axes:
+        axis.input(api_visibility="private", **args, **LIVE)
+
+    @friendly
+    def random_sample(variant: str) -> list[Any]:
+        """New slider values drawn from N(0, 1), and the digit they decode to."""
+        coords = endpoints.random_coordinates()
+        return [*coords, *endpoints.generate(variant, *coords)]
+
+    @friendly
+    def reset(variant: str) -> list[Any]:
+        return [0.0] * AXES + list(endpoints.generate(variant))
+
+    @friendly
+    def sample_grid(variant: str) -> np.ndarray:
+        """A new grid of random samples."""
+        return endpoints.sample_grid(variant, random.randrange(2**31))
+
+    random_button.click(random_sample, variant, [*axes, image, details], api_name="random_sample", **POOL)
+    reset_button.click(reset, variant, [*axes, image, details], api_visibility="private", **POOL)
+    more.click(sample_grid, variant, grid, api_name="sample_grid", **POOL)
+    variant.input(sample_grid, variant, grid, api_visibility="private", **POOL)
+
+
+def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
+    with gr.Row():
+        with gr.Column(scale=3):
+            with gr.Row():
+                sketch_a = sketchpad("Digit A", elem_id="sketch-a")
+                sketch_b = sketchpad("Digit B", elem_id="sketch-b")
+            target = gr.Radio(["A", "B"], value="A", label="A click on a gallery digit fills")
+            picker = digit_gallery(gallery, elem_id="interpolate-gallery")
+        with gr.Column(scale=2):
+            variant = variant_radio(endpoints.variants, "vae")
+            steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
+            strip = digit_image("From A to B", elem_id="interpolation")
+            details = gr.Markdown("Draw or pick two digits.", label="Caption")
+    args = {"fn": friendly(endpoints.interpolate), "inputs": [sketch_a, sketch_b, variant, steps], "outputs": [strip, details]}
+    sketch_a.change(api_name="interpolate", **args, **LIVE)
+    sketch_b.change(api_visibility="private", **args, **LIVE)
+    variant.input(api_visibility="private", **args, **LIVE)
+    steps.input(api_visibility="private", **args, **LIVE)
+
+    @friendly
+    def fill(which: str, evt: gr.SelectData) -> tuple[Any, Any, str]:
+        """Put the clicked gallery digit into A or B, then aim the next click at the other."""
+        sketch = sketch_of(gallery.images[int(evt.index)])
+        return (sketch, gr.skip(), "B") if which == "A" else (gr.skip(), sketch, "A")
+
+    picker.select(fill, target, [sketch_a, sketch_b, target], api_visibility="private").then(
+        api_visibility="private", **args, **LIVE
+    )
+
+
+def latent_map_tab(endpoints: Endpoints) -> None:
+    start_map, start_digit, start_caption = endpoints.latent_map("deep", 0.0, 0.0)
+    with gr.Row():
+        with gr.Column(scale=3):
+            variant = variant_radio(endpoints.variants, "deep")
+            atlas = gr.Image(
+                start_map, label="Click anywhere on the map", format="png", interactive=False, buttons=[], elem_id="latent-map"
+            )
+        with gr.Column(scale=2):
+            x = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="x (SD along the 1st axis)", elem_id="map-x")
+            y = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="y (SD along the 2nd axis)")
+            digit = digit_image("Decoded at the ring", height=200, value=start_digit, elem_id="map-digit")
+            details = gr.Markdown(start_caption, label="Caption")
+    args = {"fn": friendly(endpoints.latent_map), "inputs": [variant, x, y], "outputs": [atlas, digit, details]}
+    variant.input(api_name="latent_map", **args, **LIVE)
+    for slider in (x, y):
+        slider.input(api_visibility="private", **args, **LIVE)
+
+    @friendly
+    def choose(variant: str, evt: gr.SelectData) -> list[Any]:
+        """A click on the map: move the sliders there and decode."""
+        point = [round(v, 2) for v in LatentMap.from_pixel(*evt.index)]
+        return [*point, *endpoints.latent_map(variant, *point)]
+
+    atlas.select(choose, variant, [x, y, atlas, digit, details], api_visibility="private", **POOL)
+
+
+def build_demo(endpoints: Endpoints | None = None) -> gr.Blocks:
+    """The whole Space. Loads the models (Hub, else bundled) unless `endpoints` is given."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL refuses images over twice this size before decoding them
+    endpoints = endpoints or Endpoints(load_models(), load_digits())
+    gallery = endpoints.digits.gallery()
+    with gr.Blocks(title="Autoencoders", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Accordion("Models: where each came from, and what its model card reports", open=False):
+            gr.Markdown(endpoints.models_markdown())
+        with gr.Tab("Reconstruct"):
+            reconstruct_tab(endpoints)
+        with gr.Tab("Denoise"):
+            denoise_tab(endpoints, gallery)
+        with gr.Tab("Generate"):
+            generate_tab(endpoints)
+        with gr.Tab("Interpolate"):
+            interpolate_tab(endpoints, gallery)
+        with gr.Tab("Latent map"):
+            latent_map_tab(endpoints)
+    # After every event Gradio summarises its event history with pandas (10-30 ms of CPU, growing with
+    # up to 10,000 remembered events) for a monitoring page this Space does not use: do it rarely.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
+    demo.queue(default_concurrency_limit=WORKERS, max_size=QUEUE_SIZE)
+    return demo

@@ -1,0 +1,197 @@
+"""The Space under abuse and load: hostile inputs to every endpoint get a message each (never a
+crash, never a traceback), the limits are set, and concurrent clients get answers with no errors.
+The full 50 clients x 20 calls run is `benchmarks/space_latency.py`; a smaller one runs here."""
+
+import json
+
+import httpx
+import numpy as np
+import pytest
+from conftest import render_sketch, sketch_payload
+from PIL import Image
+
+from benchmarks.space_latency import run_load, write_sketches
+from demo.preprocess import MAX_PIXELS
+from demo.ui import LAUNCH_OPTIONS, QUEUE_SIZE, WORKERS
+
+GENERIC = "has not enabled verbose error reporting"
+
+
+def assert_friendly(message: str) -> None:
+    """A message a person can read: present, short, and no traceback."""
+    assert message and GENERIC not in message, message
+    assert "Traceback" not in message and 'File "' not in message, message
+    assert len(message) < 1500, message
+
+
+def expect_message(client, *args, api_name: str) -> str:
+    """Call an endpoint with bad input: it must answer with a message, as an error or a hint."""
+    try:
+        result = client.predict(*args, api_name=api_name)
+    except Exception as err:  # noqa: BLE001 - the client raises AppError (or an HTTP error) with the message
+        message = str(err)
+    else:
+        message = result[-1] if isinstance(result, tuple) else str(result)
+    assert_friendly(message)
+    return message
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, mnist_test):
+    """Hostile and odd files, and one good sketch."""
+    folder = tmp_path_factory.mktemp("hostile")
+    digit = mnist_test[0][3, 0, 2:30, 2:30].numpy()
+    paths = {"good": render_sketch(digit, folder / "good.png")}
+
+    def save(name: str, image: Image.Image, **kwargs) -> None:
+        paths[name] = folder / name
+        image.save(paths[name], **kwargs)
+
+    save("1x1.png", Image.new("RGBA", (1, 1), (0, 0, 0, 255)))
+    huge = Image.new("L", (8000, 8000), 0)
+    huge.paste(255, (3000, 2000, 5000, 6000))
+    save("8000x8000.png", huge)
+    nan = np.full((64, 64), np.nan, np.float32)
+    nan[10:50, 28:36] = np.inf
+    save("nan_inf.tiff", Image.fromarray(nan, "F"))
+    save("16bit.png", Image.fromarray((digit.astype(np.uint16) * 257)))
+    save("1bit.png", Image.fromarray(digit > 128))
+    save("palette.png", Image.fromarray(255 - digit).convert("P"))
+    save("cmyk.jpg", Image.fromarray(255 - digit).convert("CMYK"))
+    save("grey_alpha.png", Image.fromarray(np.stack([np.zeros_like(digit), digit], axis=2), "LA"))
+    save("rgb_white_on_black.png", Image.fromarray(np.repeat(digit[..., None], 3, axis=2)))
+    save("blank.png", Image.new("RGBA", (280, 280), (255, 255, 255, 255)))
+    paths["not_an_image.png"] = folder / "not_an_image.png"
+    paths["not_an_image.png"].write_text("this is not an image\n" * 20)
+    noise = np.random.default_rng(0).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
+    save("too_big_file.png", Image.fromarray(noise))  # ~4 MB: over the upload limit
+    return paths
+
+
+BAD_SKETCHES = {
+    "string": "hello",
+    "number": 42,
+    "list": [1, 2, 3],
+    "layers not a list": {"background": None, "layers": "x", "composite": None},
+    "layer not a file": {"background": None, "layers": [{"path": 5}], "composite": None},
+}
+
+
+def test_hostile_files_get_messages_and_odd_formats_work(client, files):
+    messages = {}
+    for name, path in files.items():
+        if name == "too_big_file.png":
+            continue
+        messages[name] = expect_message(client, sketch_payload(path), "deep", api_name="/reconstruct")
+    assert "1x1" in messages["1x1.png"]
+    assert "too large" in messages["8000x8000.png"]
+    assert "Draw a digit" in messages["blank.png"]
+    for odd in ("good", "nan_inf.tiff", "16bit.png", "1bit.png", "palette.png", "cmyk.jpg", "grey_alpha.png", "rgb_white_on_black.png"):
+        assert "squared error" in messages[odd], (odd, messages[odd])  # reconstructed, not refused
+    assert "not an image" in messages["not_an_image.png"]
+
+
+def test_upload_over_the_size_limit_is_refused(client, files, space):
+    big = files["too_big_file.png"]
+    assert big.stat().st_size > 2 * 1024 * 1024
+    message = expect_message(client, sketch_payload(big), "deep", api_name="/reconstruct")  # gradio_client checks first
+    assert "maximum file size" in message
+    with big.open("rb") as file:  # and the server refuses it from any other client
+        response = httpx.post(space.local_url + "gradio_api/upload", files={"files": ("big.png", file, "image/png")})
+    assert response.status_code == 413 and "maximum" in response.text.lower()
+
+
+@pytest.mark.parametrize("name", list(BAD_SKETCHES))
+def test_malformed_sketches_get_messages(client, name):
+    for api_name, args in (("/reconstruct", ["deep"]), ("/denoise", ["masking", 0.5])):
+        expect_message(client, BAD_SKETCHES[name], *args, api_name=api_name)
+
+
+def test_bad_choices_and_out_of_range_values_get_messages(client, files):
+    good = sketch_payload(files["good"])
+    cases = [
+        ("/reconstruct", [good, "nope"]),
+        ("/reconstruct", [good, None]),
+        ("/denoise", [good, "fire", 0.5]),
+        ("/denoise", [good, "masking", 5.0]),
+        ("/denoise", [good, "masking", -1]),
+        ("/denoise", [good, "masking", "loud"]),
+        ("/denoise", [good, "masking", None]),
+        ("/generate", ["vae", 100, 0, 0, 0, 0, 0, 0, 0]),
+        ("/generate", ["vae", "x", 0, 0, 0, 0, 0, 0, 0]),
+        ("/generate", ["nope", 0, 0, 0, 0, 0, 0, 0, 0]),
+        ("/generate", ["vae"]),
+        ("/interpolate", [good, good, "vae", 1000]),
+        ("/interpolate", [good, None, "vae", 8]),
+        ("/interpolate", [good, good, "deep", 0]),
+        ("/latent_map", ["deep", 50, 0]),
+        ("/latent_map", ["deep", None, None]),
+        ("/latent_map", [None, 0, 0]),
+        ("/random_sample", ["nope"]),
+        ("/sample_grid", [3.5]),
+    ]
+    for api_name, args in cases:
+        expect_message(client, *args, api_name=api_name)
+
+
+def raw_call(space, api_name: str, body: str) -> tuple[str, str]:
+    """POST a raw JSON body (NaN and Infinity are not valid JSON, so gradio_client cannot send
+    them) to Gradio's HTTP API; returns the final event and its data."""
+    base = space.local_url.rstrip("/") + "/gradio_api"
+    with httpx.Client(timeout=60) as http:
+        response = http.post(f"{base}/call/{api_name}", content=body, headers={"content-type": "application/json"})
+        if response.status_code != 200:
+            return "http", f"{response.status_code}: {response.text}"
+        event = ""
+        with http.stream("GET", f"{base}/call/{api_name}/{response.json()['event_id']}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    return event, line[5:].strip()
+    return "none", ""
+
+
+@pytest.mark.parametrize(
+    "api_name, data",
+    [
+        ("denoise", '[null, "masking", NaN]'),
+        ("denoise", '[null, "masking", Infinity]'),
+        ("generate", '["vae", NaN, 0, 0, 0, 0, 0, 0, 0]'),
+        ("generate", '["vae", -Infinity, 0, 0, 0, 0, 0, 0, 0]'),
+        ("interpolate", '[null, null, "vae", NaN]'),
+        ("latent_map", '["deep", NaN, Infinity]'),
+        ("reconstruct", '[{"background": null, "layers": [NaN], "composite": null}, "deep"]'),
+        ("reconstruct", '{"not": "a list"}'),
+        ("reconstruct", '[{"background": {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}}, "deep"]'),
+    ],
+)
+def test_nan_and_inf_values_get_messages(space, api_name, data):
+    event, message = raw_call(space, api_name, '{"data": ' + data + "}" if data.startswith("[") else data)
+    assert event in ("error", "http"), (event, message)
+    assert_friendly(json.loads(message) if message.startswith('"') else message)
+
+
+def test_the_space_keeps_serving_after_the_abuse(client, files):
+    seen, output, code, details = client.predict(sketch_payload(files["good"]), "conv", api_name="/reconstruct")
+    assert np.asarray(Image.open(output)).shape == (32, 32) and "squared error" in details
+
+
+def test_limits_are_set_on_purpose(space):
+    assert space.max_file_size == 2 * 1024 * 1024
+    assert LAUNCH_OPTIONS["max_file_size"] == "2mb"
+    assert space._queue.max_size == QUEUE_SIZE
+    assert space.state_session_capacity == LAUNCH_OPTIONS["state_session_capacity"] == 1000
+    model_events = [fn for fn in space.fns.values() if fn.concurrency_id == "models"]
+    assert {fn.api_name for fn in model_events} >= {"reconstruct", "denoise", "generate", "interpolate", "latent_map"}
+    assert {fn.concurrency_limit for fn in model_events} == {WORKERS}
+    assert space._queue.event_queue_per_concurrency_id["models"].concurrency_limit == WORKERS
+    assert Image.MAX_IMAGE_PIXELS * 2 == MAX_PIXELS  # PIL refuses larger images before decoding them
+
+
+@pytest.mark.parametrize("kind", ["gradio_client", "http"])
+def test_concurrent_clients_get_answers_without_errors(space, tmp_path, kind):
+    """The load test in small: 10 concurrent clients x 5 calls round the five endpoints."""
+    result = run_load(space.local_url, clients=10, calls=5, kind=kind, sketches=write_sketches(tmp_path, 4))
+    assert result["errors"] == 0, result["error_samples"]
+    assert sum(stats["count"] for stats in result["endpoints"].values()) == 50
