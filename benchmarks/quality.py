@@ -76,14 +76,14 @@ def denoising_rows(models: dict[str, AutoEncoder], test_images: torch.Tensor) ->
     return rows
 
 
-@torch.no_grad()
 def sample_rows(models: dict[str, AutoEncoder], train, test) -> tuple[float, list[dict[str, float]]]:
     classifier = train_classifier(*train)
     _, predicted = predict(classifier, test[0])
     accuracy = (predicted == test[1]).double().mean().item()
     rows = []
     for name, model in models.items():
-        samples = model.eval().sample(NUM_SAMPLES, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            samples = model.eval().sample(NUM_SAMPLES, generator=torch.Generator().manual_seed(0))
         rows.append({"model": name, **sample_quality(classifier, samples)})
         print(f"{name:10s} samples recognised {rows[-1]['confident_fraction']:.1%}, "
               f"class evenness {rows[-1]['class_evenness']:.3f}", flush=True)

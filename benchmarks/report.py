@@ -1,0 +1,125 @@
+#!/usr/bin/env python
+"""Regenerate the README's "Benchmarks" section from benchmarks/results/*.json.
+
+    python benchmarks/report.py          # rewrites the part of README.md between the markers
+
+Every number in that section comes from a results file that a benchmark script wrote; this script
+only formats them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def speed_section(speed: dict) -> str:
+    machine = speed["machine"]
+    rows = [[f"`{r['model']}`", f"{r['ours_samples_per_s']:,.0f}", f"{r['ceiling_samples_per_s']:,.0f}",
+             f"{r['fraction_of_ceiling']:.0%}", f"{r['reference_samples_per_s']:,.0f}", f"{r['speedup_over_reference']:.1f}x",
+             f"{r['sgemm_gflops']:.0f}", f"{r['ours_peak_rss_mb']:.0f}"] for r in speed["rows"]]
+    return (f"Training throughput on this machine ({machine['cpu']}, {machine['cores']} cores, "
+            f"{machine['torch_threads']} torch threads, torch {machine['torch']}), batch 256, forward + backward + "
+            "optimizer step. *Ceiling*: sgemm measured at the model's own matrix-product shapes, turned into samples/s "
+            "from its matmul FLOPs per sample. *Reference*: the same model fed the tutorial's way (torchvision MNIST, "
+            "per-image `Pad` + `ToTensor`, `DataLoader` batch 32). `deep-tutorial` is the tutorial's 1024-341-113-20 model.\n\n"
+            + table(["model", "ours (samples/s)", "ceiling (samples/s)", "of ceiling", "reference (samples/s)",
+                     "speed-up", "sgemm GFLOP/s", "peak RSS (MB)"], rows)
+            + "\n\nRegenerate: `python benchmarks/speed.py` (about 5 minutes, on a quiet machine).")
+
+
+def time_to_quality_section(ttq: dict) -> str:
+    reached = (f"reached a test squared error of {ttq['reached_error']:.3f} < {ttq['target']:.2f} after "
+               f"**{ttq['seconds'] / 60:.1f} minutes** (epoch {ttq['epoch']})" if ttq.get("seconds") is not None
+               else f"did not reach {ttq['target']:.2f} in {ttq['epochs_run']} epochs (best {ttq['best_error']:.3f})")
+    return (f"Time to quality: the `deep` preset (30-d code) with its training config "
+            f"(`training/configs/deep.yaml`) on this CPU {reached}; the clock counts training and the per-epoch "
+            f"validation, not the test evaluations. Regenerate: `python benchmarks/time_to_quality.py`.")
+
+
+def gpu_section(gpu: dict) -> str:
+    rows = [[f"`{r['variant']}`", str(r["batch_size"]), f"{r['samples_per_s']:,.0f}", f"{r['seconds_per_epoch']:.3f}"]
+            for r in gpu["rows"]]
+    note = f" ({gpu['note']})" if gpu.get("note") else ""
+    return (f"On a GPU ({gpu['device']}, torch {gpu['torch']}{note}), the whole training split resident on the GPU, "
+            "fused Adam, TF32:\n\n" + table(["preset", "batch", "samples/s", "s per 55k-image epoch"], rows)
+            + "\n\nRegenerate on a CUDA machine: `python benchmarks/gpu_throughput.py`.")
+
+
+def quality_section(quality: dict) -> str:
+    def num(value: float | None, fmt: str) -> str:
+        return "" if value is None else format(value, fmt)
+
+    recon = [[f"`{r['model']}`", str(r["latent_dim"]), num(r["squared_error"], ".3f"), num(r["pca_squared_error"], ".2f"),
+              num(r["error_over_pca"], ".2f"), num(r["hinton_2006_squared_error"], ".2f"), num(r["bce"], ".4f"),
+              num(r["keras_bce"], ".3f"), num(r["psnr"], ".2f"), num(r["linear_probe_accuracy"], ".2%"), num(r.get("kl"), ".2f")]
+             for r in quality["reconstruction"]]
+    denoise = [[r["corruption"].replace("_", "-"), f"{r['level']:g}", f"{r['noisy']:.2f}", f"**{r['denoising']:.2f}**",
+                f"{r['denoising'] - r['noisy']:+.2f}", f"{r['deep']:.2f}", f"{r['median_filter']:.2f}"] for r in quality["denoising"]]
+    samples = [[f"`{r['model']}`", f"{r['confident_fraction']:.1%}", f"{r['class_evenness']:.3f}",
+                f"{r['rarest_class_share']:.1%}", f"{r['commonest_class_share']:.1%}"] for r in quality["samples"]]
+    return ("Every bundled model on the MNIST test set (10,000 digits; 28x28 crop). Squared error is per image, summed "
+            "over 784 pixels in [0, 1]; PCA is fitted on the training split with as many components as the code.\n\n"
+            + table(["model", "code", "squared error", "PCA", "error / PCA", "Hinton & Salakhutdinov 2006", "BCE / pixel",
+                     "Keras tutorial BCE", "PSNR (dB)", "linear probe", "KL"], recon)
+            + "\n\nDenoising, PSNR (dB) against the clean digit, seeded noise:\n\n"
+            + table(["corruption", "level", "noisy input", "`denoising`", "gain", "`deep`", "3x3 median filter"], denoise)
+            + f"\n\nSamples: {quality['num_samples']:,} per model, judged by a small CNN trained here on the training split "
+            f"({quality['classifier_test_accuracy']:.2%} test accuracy): the share it names with confidence > 0.9, and how "
+            "evenly the ten digits appear among those (normalised entropy, 1 = perfectly even).\n\n"
+            + table(["model", "recognised", "class evenness", "rarest digit", "commonest digit"], samples)
+            + "\n\nRegenerate: `python benchmarks/quality.py` (about 5 minutes).")
+
+
+def latency_section(latency: dict) -> str:
+    machine = latency["machine"]
+    rows = []
+    for run in latency["runs"]:
+        cells = [f"{e['p50_ms']:.0f} / {e['p95_ms']:.0f}" for e in run["endpoints"].values()]
+        rows.append([run["client"], str(run["clients"]), str(run["calls"]), str(run["errors"]), *cells])
+    endpoints = list(latency["runs"][0]["endpoints"])
+    return (f"Latency of the Space as clients see it, p50 / p95 in ms, on this machine ({machine['cpu']}, "
+            f"{machine['cores']} cores; clients on the same machine). Cold start (process start to first HTTP 200, "
+            f"all six models loaded): **{latency['cold_start_s']:.1f} s**.\n\n"
+            + table(["client", "concurrent clients", "calls", "errors", *endpoints], rows)
+            + "\n\nRegenerate: `python benchmarks/space_latency.py`.")
+
+
+def render() -> str:
+    sections = [("### Training speed", "speed.json", speed_section),
+                ("### Time to quality", "time_to_quality.json", time_to_quality_section),
+                ("### On a GPU", "gpu_h100.json", gpu_section),
+                ("### Model quality", "quality.json", quality_section),
+                ("### Space latency", "space_latency.json", latency_section)]
+    parts = [f"{title}\n\n{render_section(data)}" for title, name, render_section in sections if (data := load(name))]
+    return "\n\n".join(parts)
+
+
+def main() -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"README.md has no {BEGIN} ... {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{BEGIN}\n{render()}\n{END}{tail}")
+    print("README.md benchmarks section regenerated")
+
+
+if __name__ == "__main__":
+    main()
