@@ -70,3 +70,16 @@ def test_vae_kl_is_zero_for_the_prior_and_positive_otherwise():
     assert torch.equal(gaussian_kl(torch.zeros(4, 20), torch.zeros(4, 20)), torch.zeros(4))
     assert (gaussian_kl(torch.ones(4, 20), torch.zeros(4, 20)) == 10).all()
     assert (gaussian_kl(torch.zeros(4, 20), torch.full((4, 20), -1.0)) > 0).all()
+
+
+def test_random_warp_is_identity_at_zero_and_keeps_digits_in_frame(mnist_test):
+    from autoencoders.augment import random_warp
+
+    clean = mnist_test[0][:64].float() / 255
+    assert torch.allclose(random_warp(clean, 0, 0, 0), clean, atol=1e-5)
+    warped = random_warp(clean, generator=torch.Generator().manual_seed(0))
+    assert warped.shape == clean.shape and warped.min() >= 0 and warped.max() <= 1
+    assert not torch.allclose(warped, clean, atol=0.05)
+    ink = lambda x: x.flatten(1).sum(1)  # noqa: E731
+    assert torch.allclose(ink(warped), ink(clean), rtol=0.35)  # a warp moves ink, it does not erase it
+    assert torch.equal(warped, random_warp(clean, generator=torch.Generator().manual_seed(0)))

@@ -83,6 +83,30 @@ def test_every_preset_trains_into_a_hub_folder_whose_card_matches_a_reevaluation
     assert metrics["squared_error"] < 0.9 * untrained, (metrics["squared_error"], untrained)
 
 
+def test_the_loop_trains_on_warped_batches_when_the_config_asks(mnist_train):
+    from functools import partial
+
+    from accelerate import Accelerator
+
+    from autoencoders.augment import random_warp
+    from training.loop import LossMonitor, build_optimizer, build_scheduler, train_steps
+
+    accelerator = Accelerator(cpu=True)
+    model = AutoEncoder.from_variant("deep", hidden_dims=[64], latent_dim=8)
+    seen = []
+    model.encoder.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach().clone()))
+    optimizer = build_optimizer(model, 1e-3, 0.0, accelerator.device)
+    scheduler = build_scheduler(optimizer, "constant", 0, 1)
+    images, batches = mnist_train[0][:256], torch.arange(256).view(2, 128)
+    warp = partial(random_warp, rotation=10, scale=0.1, elastic=0.05)
+    torch.manual_seed(3)
+    list(train_steps(accelerator, model, optimizer, scheduler, images, batches, LossMonitor(accelerator.device, 0, 1), warp))
+    torch.manual_seed(3)
+    expected = warp(images[:128].float() / 255)
+    assert torch.allclose(seen[0], expected, atol=1e-6)
+    assert not torch.allclose(seen[0], images[:128].float() / 255, atol=0.05)
+
+
 def test_two_processes_train_disjoint_shards_and_end_with_identical_weights(tmp_path, train_argv, script_env):
     out = tmp_path / "deep"
     accelerate = Path(sys.executable).with_name("accelerate")
@@ -201,6 +225,7 @@ def _write(path, text):
         ("push_without_token", "--push_to_hub needs a Hub token"),
         ("token_in_config", "tokens do not belong in config files"),
         ("unknown_config_key", "unknown config keys \\['dropout'\\]"),
+        ("bad_augment", "augment takes non-negative numbers for rotation, scale, elastic"),
         ("missing_checkpoint", "--resume_from_checkpoint: .* is not a complete checkpoint"),
     ],
 )
@@ -236,6 +261,8 @@ def test_bad_setups_fail_before_training_with_what_to_do(case, words, train_argv
         argv[:2] = ["--config", str(_write(tmp_path / "t.yaml", "variant: simple\nhub_token: hf_secret\n"))]
     elif case == "unknown_config_key":
         argv[:2] = ["--config", str(_write(tmp_path / "d.yaml", "variant: simple\ndropout: 0.1\n"))]
+    elif case == "bad_augment":
+        argv[:2] = ["--config", str(_write(tmp_path / "a.yaml", "variant: simple\naugment: {blur: 1}\n"))]
     elif case == "missing_checkpoint":
         argv += ["--resume_from_checkpoint", str(tmp_path / "checkpoint-7")]
 

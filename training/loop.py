@@ -115,13 +115,18 @@ def train_steps(
     images: Tensor,
     batches: Tensor,
     monitor: LossMonitor,
+    augment: Callable[[Tensor], Tensor] | None = None,
 ) -> Iterator[None]:
-    """Train on `batches` (rows of indices into `images`, both on the device); yields after every
-    optimizer step, so the caller counts steps, logs and checkpoints between them."""
+    """Train on `batches` (rows of indices into `images`, both on the device), each batch passed
+    through `augment` (float images in [0, 1]) when given; yields after every optimizer step, so the
+    caller counts steps, logs and checkpoints between them."""
     model.train()
     for indices in batches:
         with accelerator.accumulate(model):
-            loss = model(images[indices]).loss
+            batch = images[indices]
+            if augment is not None:
+                batch = augment(batch.float().div_(255))
+            loss = model(batch).loss
             monitor.add(loss)
             accelerator.backward(loss)
             optimizer.step()

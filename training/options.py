@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import yaml
 
 from autoencoders import VARIANTS
+from autoencoders.augment import WARP_KEYS
 from autoencoders.data import DEFAULT_DATASET
 from training.loop import LR_SCHEDULERS
 
@@ -75,7 +76,7 @@ def read_config(path: Path) -> dict[str, Any]:
         fail(f"{path}: a config must be a mapping of hyperparameters")
     if "hub_token" in values:
         fail(f"{path}: tokens do not belong in config files; set HF_TOKEN or pass --hub_token")
-    allowed = {"variant": str, "model": dict} | {name: spec[0] for name, spec in HYPERPARAMETERS.items()}
+    allowed = {"variant": str, "model": dict, "augment": dict} | {name: spec[0] for name, spec in HYPERPARAMETERS.items()}
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         fail(f"{path}: unknown config keys {unknown}; valid keys: {', '.join(sorted(allowed))}")
@@ -84,6 +85,9 @@ def read_config(path: Path) -> dict[str, Any]:
         valid = isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
         if not valid:
             fail(f"{path}: {name} must be {kind.__name__}, got {value!r}")
+    augment = values.get("augment", {})
+    if set(augment) - set(WARP_KEYS) or not all(isinstance(v, (int, float)) and v >= 0 for v in augment.values()):
+        fail(f"{path}: augment takes non-negative numbers for {', '.join(WARP_KEYS)} (random_warp), got {augment}")
     return values
 
 
@@ -103,6 +107,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, values.get(name, default))
     args.model_overrides = dict(values.get("model", {}))
+    args.augment = dict(values.get("augment", {}))
     if args.latent_dim is not None:
         args.model_overrides["latent_dim"] = args.latent_dim
     positive = ["epochs", "batch_size", "gradient_accumulation_steps", "checkpointing_steps", "log_every"]
@@ -121,7 +126,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def public_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
     """What a card, a tracker and a checkpoint may record about the run: never the token."""
-    return {"variant": args.variant, "dataset": args.dataset, **{name: getattr(args, name) for name in HYPERPARAMETERS}}
+    hyperparameters = {"variant": args.variant, "dataset": args.dataset, **{name: getattr(args, name) for name in HYPERPARAMETERS}}
+    return hyperparameters | ({"augment": args.augment} if args.augment else {})
 
 
 def reproduce_command(argv: list[str], world_size: int, device_type: str, token: str | None) -> str:

@@ -13,12 +13,14 @@ free space, tracker package, token), so a bad run fails in seconds with a messag
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,6 +35,7 @@ from torchvision.utils import make_grid, save_image
 from tqdm.auto import tqdm
 
 from autoencoders import AutoEncoder
+from autoencoders.augment import random_warp
 from autoencoders.cards import build_model_card
 from autoencoders.data import DEFAULT_DATASET
 from autoencoders.evaluate import evaluate, score_images
@@ -152,8 +155,19 @@ def stop_on_non_finite_loss(args: argparse.Namespace, bad_step: int, per_epoch: 
          "Lower --learning_rate (or raise --lr_warmup_steps) and start again")
 
 
-def train(args: argparse.Namespace, accelerator: Accelerator, model: AutoEncoder, splits: Splits, checkpoint: Path | None) -> AutoEncoder:
-    """Train `model` (resuming from `checkpoint`), validating each epoch; returns the unwrapped model."""
+EpochHook = Callable[[int, AutoEncoder], None]
+
+
+def train(
+    args: argparse.Namespace,
+    accelerator: Accelerator,
+    model: AutoEncoder,
+    splits: Splits,
+    checkpoint: Path | None,
+    on_epoch_end: EpochHook | None = None,
+) -> AutoEncoder:
+    """Train `model` (resuming from `checkpoint`), validating each epoch and then calling
+    `on_epoch_end(epoch, model)` on the main process; returns the unwrapped model."""
     world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
     accumulation = args.gradient_accumulation_steps
     per_epoch = steps_per_epoch(len(splits.train), args.batch_size, world, accumulation)
@@ -175,10 +189,12 @@ def train(args: argparse.Namespace, accelerator: Accelerator, model: AutoEncoder
     }
     global_step = 0 if checkpoint is None else resume(accelerator, checkpoint, progress)
     if accelerator.is_main_process and args.report_to != "none":
-        config = {**public_hyperparameters(args), "model": json.dumps(args.model_overrides), "world_size": world}
+        # trackers take scalars and strings only: the nested settings go in as JSON
+        config = {**public_hyperparameters(args), "model": json.dumps(args.model_overrides), "augment": json.dumps(args.augment), "world_size": world}
         accelerator.init_trackers(f"autoencoders-{args.variant}", config=config)
 
     images, val = splits.train.to(device), splits.val.to(device)
+    augment = functools.partial(random_warp, **args.augment) if args.augment else None
     throughput = Throughput(args.batch_size * world * accumulation)
     monitor = LossMonitor(device, global_step, accumulation)
     with tqdm(total=total_steps, initial=global_step, disable=not accelerator.is_main_process, unit="step", dynamic_ncols=True) as bar:
@@ -190,7 +206,7 @@ def train(args: argparse.Namespace, accelerator: Accelerator, model: AutoEncoder
                 tqdm.write(f"[rank {rank}/{world}] epoch {epoch}: {batches.numel()} images in {len(batches)} micro-batches, "
                            f"first indices {batches[0, :4].tolist()}")
             throughput.restart()
-            for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches.to(device), monitor):
+            for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches.to(device), monitor, augment):
                 global_step += 1
                 throughput.step()
                 bar.update()
@@ -212,6 +228,8 @@ def train(args: argparse.Namespace, accelerator: Accelerator, model: AutoEncoder
                 log_image(accelerator, "val/reconstructions", reconstruction_grid(unwrapped, splits.val[:8]), global_step)
             if accelerator.is_main_process:
                 tqdm.write(f"epoch {epoch}: " + ", ".join(f"val {name} {value:.4g}" for name, value in metrics.items()))
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, unwrapped)
     accelerator.wait_for_everyone()
     if throughput.steps:
         accelerator.print(f"trained {throughput.steps} steps: {throughput.overall:.0f} samples/s "
@@ -292,8 +310,9 @@ def publish(args: argparse.Namespace, argv: list[str], accelerator: Accelerator,
 # ---------------------------------------------------------------------------- entry point
 
 
-def main(argv: list[str] | None = None) -> dict[str, float] | None:
-    """Run the script; returns the test metrics on the main process (None on the others)."""
+def main(argv: list[str] | None = None, on_epoch_end: EpochHook | None = None) -> dict[str, float] | None:
+    """Run the script; returns the test metrics on the main process (None on the others).
+    `on_epoch_end(epoch, model)` lets a caller watch the run (benchmarks/time_to_quality.py)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     model = build_model(args)
@@ -305,7 +324,7 @@ def main(argv: list[str] | None = None) -> dict[str, float] | None:
     checkpoint = resume_point(args)
 
     accelerator = make_accelerator(args)
-    trained = train(args, accelerator, model, splits, checkpoint)
+    trained = train(args, accelerator, model, splits, checkpoint, on_epoch_end)
     metrics, push_failure = None, None
     if accelerator.is_main_process:
         metrics = publish(args, argv, accelerator, trained, splits, token)
