@@ -219,6 +219,9 @@ class AutoEncoder(
         """Load from a local folder or a Hub repo id: config.json + model.safetensors, strictly."""
         source = str(pretrained_model_name_or_path)
 
+        if not os.path.isdir(source) and (source.startswith(("/", ".", "~")) or source.count("/") > 1):
+            raise FileNotFoundError(f"{source}: no such model folder (and not a Hub repo id)")
+
         def fetch(filename: str) -> str:
             if os.path.isdir(source):
                 path = os.path.join(source, filename)

@@ -208,3 +208,8 @@ def test_batch_normalization_sits_after_hidden_layers_only(name):
     x = torch.rand(4, 1, 32, 32)
     model.eval()
     assert torch.allclose(model.reconstruct(x[:1]), model.reconstruct(x)[:1], atol=1e-5)  # eval: per image
+
+
+def test_a_missing_local_folder_is_named_not_taken_for_a_hub_id(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no-such-model: no such model folder"):
+        AutoEncoder.from_pretrained(tmp_path / "no-such-model")

@@ -3,7 +3,7 @@
 #
 #   training/train_all.sh [DATASET] [more train.py flags...]
 #
-# DATASET defaults to ../shared/data/mnist (relative to the repository root). Checkpoints and logs go
+# VARIANTS="deep conv" trains only those. DATASET defaults to ../shared/data/mnist (relative to the repository root). Checkpoints and logs go
 # to runs/<variant>/ (ignored by git). LAUNCH picks the launcher, e.g.
 #   LAUNCH="accelerate launch --multi_gpu --num_processes 2" training/train_all.sh
 set -euo pipefail
@@ -13,7 +13,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 dataset="${1:-../shared/data/mnist}"
 shift || true
 launch="${LAUNCH:-accelerate launch}"
-variants=$(python -c "from autoencoders import VARIANTS; print(' '.join(VARIANTS))")
+variants="${VARIANTS:-$(python -c "from autoencoders import VARIANTS; print(' '.join(VARIANTS))")}"
 
 for variant in $variants; do
   echo "=== $variant"
