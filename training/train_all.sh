@@ -12,7 +12,7 @@ if [ -x .venv/bin/python ]; then PATH="$PWD/.venv/bin:$PATH"; fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 dataset="${1:-../shared/data/mnist}"
 shift || true
-launch="${LAUNCH:-accelerate launch}"
+launch="${LAUNCH:-accelerate launch --num_cpu_threads_per_process $(nproc)}"  # accelerate gives a CPU process 1 thread by default
 variants="${VARIANTS:-$(python -c "from autoencoders import VARIANTS; print(' '.join(VARIANTS))")}"
 
 for variant in $variants; do
