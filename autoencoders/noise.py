@@ -30,10 +30,13 @@ def corrupt(images: Tensor, kind: str, level: float | Tensor, generator: torch.G
 
 
 def random_corruption(images: Tensor, noise: dict[str, float], generator: torch.Generator | None = None) -> Tensor:
-    """Corrupt a batch with one corruption drawn from `noise` (kind -> largest level) and a level
-    drawn uniformly in [0, largest] per image, so one model learns every kind and strength."""
-    kinds = list(noise)
-    kind = kinds[int(torch.randint(len(kinds), (1,)))] if len(kinds) > 1 else kinds[0]
+    """Corrupt each image with a corruption drawn from `noise` (kind -> largest level) at a level drawn
+    uniformly in [0, largest], so one model learns every kind and strength. Kinds are mixed within
+    the batch, so a batch always looks alike to batch normalisation, in training as in evaluation."""
     shape = (images.shape[0],) + (1,) * (images.ndim - 1)
-    level = torch.rand(shape, generator=generator, device=images.device, dtype=images.dtype) * noise[kind]
-    return corrupt(images, kind, level, generator)
+    chosen = torch.randint(len(noise), shape, generator=generator, device=images.device)
+    result = images
+    for index, (kind, largest) in enumerate(noise.items()):
+        level = torch.rand(shape, generator=generator, device=images.device, dtype=images.dtype) * largest
+        result = torch.where(chosen == index, corrupt(images, kind, level, generator), result)
+    return result

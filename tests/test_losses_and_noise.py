@@ -83,3 +83,11 @@ def test_random_warp_is_identity_at_zero_and_keeps_digits_in_frame(mnist_test):
     ink = lambda x: x.flatten(1).sum(1)  # noqa: E731
     assert torch.allclose(ink(warped), ink(clean), rtol=0.35)  # a warp moves ink, it does not erase it
     assert torch.equal(warped, random_warp(clean, generator=torch.Generator().manual_seed(0)))
+
+
+def test_random_corruption_mixes_kinds_within_a_batch():
+    grey = torch.full((400, 1, 32, 32), 0.5)
+    noisy = random_corruption(grey, {"masking": 1.0, "salt_and_pepper": 1.0}, torch.Generator().manual_seed(0))
+    masked = ((noisy == 0) | (noisy == 0.5)).flatten(1).all(1) & (noisy == 0).flatten(1).any(1)
+    salted = (noisy == 1).flatten(1).any(1)
+    assert 120 < masked.sum() < 280 and 120 < salted.sum() < 280 and not (masked & salted).any()
