@@ -55,6 +55,7 @@ class AutoEncoderConfig:
     kl_weight: float = 1.0
     recon_loss: str = "bce"
     noise: dict[str, float] = field(default_factory=dict)
+    latent_mixture: int = 20
 
     def __post_init__(self) -> None:
         self.hidden_dims = list(self.hidden_dims)
@@ -71,7 +72,7 @@ class AutoEncoderConfig:
             check_choice("corruption", kind, CORRUPTIONS)
             if not 0.0 <= level <= 1.0:
                 raise ValueError(f"noise level for {kind!r} must be in [0, 1], got {level}")
-        for name in ("channels", "image_size", "latent_dim"):
+        for name in ("channels", "image_size", "latent_dim", "latent_mixture"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if any(width < 1 for width in self.hidden_dims):

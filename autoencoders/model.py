@@ -91,6 +91,10 @@ class AutoEncoder(
         self.register_buffer("latent_components", torch.eye(dim))
         self.register_buffer("latent_scale", torch.ones(dim))
         self.register_buffer("latent_fitted", torch.zeros((), dtype=torch.bool))
+        mixture = config.latent_mixture
+        self.register_buffer("mixture_weights", torch.full((mixture,), 1 / mixture))
+        self.register_buffer("mixture_means", torch.zeros(mixture, dim))
+        self.register_buffer("mixture_scales", torch.eye(dim).repeat(mixture, 1, 1))
 
     @classmethod
     def from_variant(cls, name: str, **overrides: Any) -> AutoEncoder:
@@ -160,9 +164,11 @@ class AutoEncoder(
         )
 
     @torch.no_grad()
-    def fit_latent_stats(self, images: Tensor, batch_size: int = 2048) -> AutoEncoder:
-        """Fit mean and principal axes of the codes of `images` and store them as buffers, so
-        that `sample` and `code_from_axes` draw codes that decode to digits, not noise."""
+    def fit_latent_stats(self, images: Tensor, batch_size: int = 2048, seed: int = 0) -> AutoEncoder:
+        """Fit the distribution of the codes of `images` and store it as buffers: mean and principal
+        axes (for `code_from_axes`) and a `latent_mixture`-component Gaussian mixture (for
+        `sample`). A plain autoencoder's codes are no N(0, I): decoding random numbers gives noise,
+        one Gaussian fitted to the codes gives blurred hybrids, a mixture gives digits."""
         was_training = self.training
         self.eval()
         device = self.latent_mean.device
@@ -178,8 +184,27 @@ class AutoEncoder(
         self.latent_mean.copy_(mean)
         self.latent_components.copy_(axes.flip(1).T)
         self.latent_scale.copy_(variances.flip(0).clamp_min(0).sqrt())
+        self._fit_mixture(codes, seed)
         self.latent_fitted.fill_(True)
         return self
+
+    def _fit_mixture(self, codes: Tensor, seed: int) -> None:
+        components = self.config.latent_mixture
+        if len(codes) < components:
+            raise ValueError(f"fitting {components} mixture components needs at least as many images, got {len(codes)}")
+        if components == 1:
+            weights, means = codes.new_ones(1), codes.mean(dim=0, keepdim=True)
+            covariances = torch.cov(codes.T).reshape(1, *self.mixture_scales.shape[1:])
+        else:
+            from sklearn.mixture import GaussianMixture
+
+            mixture = GaussianMixture(components, covariance_type="full", reg_covar=1e-6, random_state=seed)
+            mixture.fit(codes.cpu().numpy())
+            weights, means, covariances = (torch.from_numpy(a) for a in (mixture.weights_, mixture.means_, mixture.covariances_))
+        jitter = 1e-6 * torch.eye(codes.shape[1], dtype=covariances.dtype, device=covariances.device)
+        self.mixture_weights.copy_(weights)
+        self.mixture_means.copy_(means)
+        self.mixture_scales.copy_(torch.linalg.cholesky(covariances + jitter))
 
     def code_from_axes(self, coords: Tensor) -> Tensor:
         """Codes from coordinates along the principal axes, in standard deviations ([B, k], k <=
@@ -196,9 +221,16 @@ class AutoEncoder(
         return self.latent_mean + (coords * self.latent_scale) @ self.latent_components
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """`n` new images: codes drawn from the prior (VAE) or the fitted code distribution."""
-        coords = torch.randn(n, self.config.latent_dim, generator=generator, device=self.latent_mean.device)
-        return self.decode(self.code_from_axes(coords))
+        """`n` new images: codes drawn from the prior (VAE) or from the Gaussian mixture fitted to
+        the training codes (the others)."""
+        noise = torch.randn(n, self.config.latent_dim, generator=generator, device=self.latent_mean.device)
+        if self.is_variational:
+            return self.decode(noise)
+        if not bool(self.latent_fitted):
+            raise RuntimeError("this model has no latent statistics yet: call fit_latent_stats(train_images) first")
+        component = torch.multinomial(self.mixture_weights, n, replacement=True, generator=generator)
+        codes = self.mixture_means[component] + (self.mixture_scales[component] @ noise.unsqueeze(-1)).squeeze(-1)
+        return self.decode(codes)
 
     def _save_pretrained(self, save_directory: Path) -> None:
         safetensors.torch.save_model(self, str(save_directory / WEIGHTS_NAME))

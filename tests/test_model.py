@@ -127,6 +127,23 @@ def test_latent_stats_and_sampling(mnist_train):
     assert samples.shape == (16, 1, 32, 32) and 0 <= samples.min() and samples.max() <= 1
     assert torch.equal(samples, model.sample(16, generator=torch.Generator().manual_seed(0)))
     assert torch.allclose(model.code_from_axes(torch.zeros(1, 3)), model.latent_mean)
+    assert torch.isclose(model.mixture_weights.sum(), torch.tensor(1.0))
+    mixture_mean = (model.mixture_weights[:, None] * model.mixture_means).sum(0)
+    assert torch.allclose(mixture_mean.double(), codes.mean(0), atol=1e-3)
+
+
+def test_one_mixture_component_is_the_single_gaussian_of_the_codes(mnist_train):
+    images = mnist_train[0][:1000]
+    model = AutoEncoder.from_variant("deep", hidden_dims=[64], latent_dim=4, latent_mixture=1).eval()
+    model.fit_latent_stats(images)
+    codes = model.encode(images).detach().double()
+    scale = model.mixture_scales[0].double()
+    assert torch.allclose(model.mixture_means[0], model.latent_mean)
+    assert torch.allclose(scale @ scale.T, torch.cov(codes.T), rtol=1e-3, atol=1e-5)
+    codes_drawn = []
+    model.decode = lambda z: codes_drawn.append(z) or z  # look at the codes `sample` decodes
+    model.sample(20000, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(codes_drawn[0].double().mean(0), codes.mean(0), atol=0.05 * codes.std(0).max().item())
 
 
 def test_vae_samples_from_its_prior_without_fitting():
