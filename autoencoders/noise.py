@@ -31,12 +31,16 @@ def corrupt(images: Tensor, kind: str, level: float | Tensor, generator: torch.G
 
 def random_corruption(images: Tensor, noise: dict[str, float], generator: torch.Generator | None = None) -> Tensor:
     """Corrupt each image with a corruption drawn from `noise` (kind -> largest level) at a level drawn
-    uniformly in [0, largest], so one model learns every kind and strength. Kinds are mixed within
-    the batch, so a batch always looks alike to batch normalisation, in training as in evaluation."""
-    shape = (images.shape[0],) + (1,) * (images.ndim - 1)
-    chosen = torch.randint(len(noise), shape, generator=generator, device=images.device)
-    result = images
+    uniformly in [0, largest], so one model learns every kind and strength. Every kind gets an equal,
+    randomly chosen share of the batch, so a batch always looks alike to batch normalisation, in
+    training as in evaluation. Noise is drawn only for the images that get each kind, and the shares
+    have fixed sizes, so nothing waits on the device."""
+    count = images.shape[0]
+    order = torch.randperm(count, generator=generator, device=images.device)
+    result = torch.empty_like(images)
     for index, (kind, largest) in enumerate(noise.items()):
-        level = torch.rand(shape, generator=generator, device=images.device, dtype=images.dtype) * largest
-        result = torch.where(chosen == index, corrupt(images, kind, level, generator), result)
+        rows = order[index * count // len(noise):(index + 1) * count // len(noise)]
+        level_shape = (len(rows),) + (1,) * (images.ndim - 1)
+        level = torch.rand(level_shape, generator=generator, device=images.device, dtype=images.dtype) * largest
+        result[rows] = corrupt(images[rows], kind, level, generator)
     return result
