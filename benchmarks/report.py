@@ -97,7 +97,10 @@ def latency_section(latency: dict) -> str:
             f"{machine['cores']} cores; clients on the same machine). Cold start (process start to first HTTP 200, "
             f"all six models loaded): **{latency['cold_start_s']:.1f} s**.\n\n"
             + table(["client", "concurrent clients", "calls", "errors", *endpoints], rows)
-            + "\n\nRegenerate: `python benchmarks/space_latency.py`.")
+            + "\n\n`http` is Gradio's HTTP API with the result read from the server-sent events as they are pushed, the "
+            "path a browser takes. `gradio_client` is `Client.predict`: it checks for the server's messages every 50 ms, "
+            "which adds 60-90 ms to every call whatever the server does. At 10 and 50 clients the calls queue behind "
+            "the two CPU cores (clients and server share them).\n\nRegenerate: `python benchmarks/space_latency.py`.")
 
 
 def render() -> str:
