@@ -206,19 +206,33 @@ class AutoEncoder(
         self.mixture_means.copy_(means)
         self.mixture_scales.copy_(torch.linalg.cholesky(covariances + jitter))
 
-    def code_from_axes(self, coords: Tensor) -> Tensor:
+    def code_from_axes(self, coords: Tensor, origin: Tensor | None = None) -> Tensor:
         """Codes from coordinates along the principal axes, in standard deviations ([B, k], k <=
-        latent_dim; missing axes are 0). The VAE uses its prior N(0, I), the others the fitted
+        latent_dim; missing axes are 0), measured from `origin` (default: the centre, i.e. the mean
+        of the training codes; VAE: 0). The VAE uses its prior N(0, I), the others the fitted
         distribution of their training codes."""
         dim = self.config.latent_dim
         if coords.ndim != 2 or coords.shape[1] > dim:
             raise ValueError(f"expected coordinates of shape [B, k] with k <= {dim}, got {list(coords.shape)}")
         coords = F.pad(coords.to(self.latent_mean), (0, dim - coords.shape[1]))
         if self.is_variational:
-            return coords
+            return coords if origin is None else origin + coords
+        self._require_latent_stats()
+        origin = self.latent_mean if origin is None else origin
+        return origin + (coords * self.latent_scale) @ self.latent_components
+
+    def axes_from_code(self, codes: Tensor) -> Tensor:
+        """The inverse of `code_from_axes`: coordinates of `codes` [B, latent_dim] along all principal
+        axes, in standard deviations from the centre (so their norm says how typical a code is)."""
+        if self.is_variational:
+            return codes
+        self._require_latent_stats()
+        scale = self.latent_scale.clamp_min(1e-6 * float(self.latent_scale.max()))  # dead axes: no division by 0
+        return (codes - self.latent_mean) @ self.latent_components.T / scale
+
+    def _require_latent_stats(self) -> None:
         if not bool(self.latent_fitted):
             raise RuntimeError("this model has no latent statistics yet: call fit_latent_stats(train_images) first")
-        return self.latent_mean + (coords * self.latent_scale) @ self.latent_components
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """`n` new images: codes drawn from the prior (VAE) or from the Gaussian mixture fitted to
@@ -226,8 +240,7 @@ class AutoEncoder(
         noise = torch.randn(n, self.config.latent_dim, generator=generator, device=self.latent_mean.device)
         if self.is_variational:
             return self.decode(noise)
-        if not bool(self.latent_fitted):
-            raise RuntimeError("this model has no latent statistics yet: call fit_latent_stats(train_images) first")
+        self._require_latent_stats()
         component = torch.multinomial(self.mixture_weights, n, replacement=True, generator=generator)
         codes = self.mixture_means[component] + (self.mixture_scales[component] @ noise.unsqueeze(-1)).squeeze(-1)
         return self.decode(codes)

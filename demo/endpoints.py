@@ -95,6 +95,7 @@ class Endpoints:
         pixels = torch.from_numpy(digits.images).unsqueeze(1)
         self.maps: dict[str, LatentMap] = {}
         self.axis_order: dict[str, Tensor] = {}
+        self.origin: dict[str, tuple[Tensor, int]] = {}
         with torch.inference_mode():
             for name, loaded in models.items():
                 model = loaded.model.eval()
@@ -106,6 +107,10 @@ class Endpoints:
                 # units by how much they vary over real digits (inactive units change nothing).
                 spread = codes.var(dim=0) if model.is_variational else -torch.arange(codes.shape[1]).float()
                 self.axis_order[name] = spread.argsort(descending=True)
+                # The sliders start from the most typical bundled digit: the mean of a nonlinear
+                # model's codes can lie between its clusters and decode to a blank (it does for conv).
+                typical = int(model.axes_from_code(codes).norm(dim=1).argmin())
+                self.origin[name] = (codes[typical : typical + 1], int(digits.labels[typical]))
 
     def model(self, variant: str) -> AutoEncoder:
         return self.models[choice(variant, self.variants, "variant")].model
@@ -164,15 +169,18 @@ class Endpoints:
 
     @torch.inference_mode()
     def generate(self, variant: str, *coords: float) -> tuple[np.ndarray, str]:
-        """Decode the point at `coords` (SDs along the model's first principal axes; VAE: its prior)."""
+        """Decode the point `coords` SDs along the model's first principal axes (VAE: its prior's
+        units) from its most typical bundled digit (the one whose code is nearest the centre)."""
         model = self.model(variant)
         point = self.coordinates(coords)
         full = torch.zeros(1, model.config.latent_dim)
         full[0, self.axis_order[variant][: point.shape[1]]] = point[0]
-        image = model.decode(model.code_from_axes(full))
-        where = "the prior N(0, I)" if model.is_variational else "the fitted distribution of its training codes"
-        spread = float(point.norm())
-        return to_uint8(image), f"{variant}: a point {spread:.1f} SD from the centre of {where}."
+        origin, label = self.origin[variant]
+        image = model.decode(model.code_from_axes(full, origin))
+        axes = "units of its prior N(0, I)" if model.is_variational else "principal axes of its training codes"
+        return to_uint8(image), (
+            f"{variant}: {float(point.norm()):.1f} SD along the {axes}, from its most typical test digit (a {label})."
+        )
 
     @staticmethod
     def random_coordinates() -> list[float]:

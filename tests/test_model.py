@@ -132,6 +132,20 @@ def test_latent_stats_and_sampling(mnist_train):
     assert torch.allclose(mixture_mean.double(), codes.mean(0), atol=1e-3)
 
 
+def test_axes_from_code_inverts_code_from_axes_and_origin_moves_the_start(mnist_train):
+    images = mnist_train[0][:1000]
+    model = AutoEncoder.from_variant("deep", hidden_dims=[64], latent_dim=6).eval()
+    model.fit_latent_stats(images)
+    codes = model.encode(images[:50])
+    coords = model.axes_from_code(codes)
+    assert torch.allclose(model.code_from_axes(coords), codes, atol=1e-4)
+    whitened = model.axes_from_code(model.encode(images))
+    assert torch.allclose(whitened.std(0), torch.ones(6), atol=0.02)  # SD units along every axis
+    step = torch.tensor([[1.5, -2.0]])
+    moved = model.code_from_axes(step, origin=codes[:1]) - codes[:1]
+    assert torch.allclose(moved, model.code_from_axes(step) - model.latent_mean, atol=1e-5)
+
+
 def test_one_mixture_component_is_the_single_gaussian_of_the_codes(mnist_train):
     images = mnist_train[0][:1000]
     model = AutoEncoder.from_variant("deep", hidden_dims=[64], latent_dim=4, latent_mixture=1).eval()
