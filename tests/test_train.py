@@ -108,16 +108,21 @@ def test_the_loop_trains_on_warped_batches_when_the_config_asks(mnist_train):
     assert not torch.allclose(seen[0], images[:128].float() / 255, atol=0.05)
 
 
-def test_two_processes_train_disjoint_shards_and_end_with_identical_weights(tmp_path, train_argv, script_env):
+def test_two_processes_train_disjoint_shards_end_with_identical_weights_and_resume_exactly(tmp_path, train_argv, script_env):
     out = tmp_path / "deep"
     accelerate = Path(sys.executable).with_name("accelerate")
     command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    result = subprocess.run(
-        [*command, "training/train.py", *train_argv("deep", out, "--checkpointing_steps", "4")],
-        cwd=REPO, env={**script_env, "ACCELERATE_USE_CPU": "1"}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
+
+    def launch(output_dir, *flags):
+        result = subprocess.run(
+            [*command, "training/train.py", *train_argv("deep", output_dir, "--checkpointing_steps", "4", *flags)],
+            cwd=REPO, env={**script_env, "ACCELERATE_USE_CPU": "1"}, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        log = result.stdout + result.stderr
+        assert result.returncode == 0, log[-3000:]
+        return log
+
+    log = launch(out)
 
     shards = dict(re.findall(r"\[rank (\d)/2\] epoch 0: 1024 images in 8 micro-batches, first indices \[([\d, ]+)\]", log))
     assert set(shards) == {"0", "1"}, log[-3000:]
@@ -133,6 +138,16 @@ def test_two_processes_train_disjoint_shards_and_end_with_identical_weights(tmp_
     assert {"model.safetensors", "optimizer.bin", "random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in checkpoint.iterdir()}
     card = ModelCard.load(out / "README.md").text
     assert "processes: 2" in card and "ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 training/train.py" in card
+
+    # Both ranks resume from the mid-epoch checkpoint and end exactly where the uninterrupted run did.
+    resumed = launch(tmp_path / "resumed", "--resume_from_checkpoint", str(tmp_path / "deep-checkpoints/checkpoint-4"))
+    assert "checkpoint-4 at step 4" in resumed
+    rest = dict(re.findall(r"\[rank (\d)/2\] epoch 0: 512 images in 4 micro-batches, first indices \[([\d, ]+)\]", resumed))
+    assert set(rest) == {"0", "1"}, resumed[-3000:]  # each rank goes on with the second half of its shard
+    for rank, first in rest.items():
+        expected = epoch_batches(TRAIN_SUBSET, 128, seed=0, epoch=0, rank=int(rank), world_size=2)
+        assert [int(i) for i in first.split(", ")] == expected[4, :4].tolist()
+    assert dict(re.findall(r"\[rank (\d)/2\] final weights sha256 (\w+)", resumed)) == digests
 
 
 @pytest.mark.parametrize("tracker", ["tensorboard", "trackio"])
