@@ -55,7 +55,7 @@ def time_to_quality_section(ttq: dict) -> str:
 def gpu_section(gpu: dict) -> str:
     rows = [[f"`{r['variant']}`", str(r["batch_size"]), f"{r['samples_per_s']:,.0f}", f"{r['seconds_per_epoch']:.3f}"]
             for r in gpu["rows"]]
-    note = f" ({gpu['note']})" if gpu.get("note") else ""
+    note = f"; {gpu['note']}" if gpu.get("note") else ""
     return (f"On a GPU ({gpu['device']}, torch {gpu['torch']}{note}), the whole training split resident on the GPU, "
             "fused Adam, TF32:\n\n" + table(["preset", "batch", "samples/s", "s per 55k-image epoch"], rows)
             + "\n\nRegenerate on a CUDA machine: `python benchmarks/gpu_throughput.py`.")
