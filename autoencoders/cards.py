@@ -10,6 +10,7 @@ the exact command that reproduces it.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -102,6 +103,12 @@ def build_model_card(
     ]
     body = "\n\n".join(section for section in sections if section)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
+
+
+def read_card_metrics(card: str | Path) -> dict[str, float]:
+    """The metrics a card's `model-index` holds, as `metric_type` -> value (what `evaluate` returned
+    when the card was built); `card` is a README.md path or a Hub repo id."""
+    return {result.metric_type: result.metric_value for result in ModelCard.load(card).data.eval_results or []}
 
 
 def _describe(config: AutoEncoderConfig) -> str:

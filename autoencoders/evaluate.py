@@ -9,13 +9,15 @@ the denoising measures is drawn on the CPU from a seeded generator, the same on 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
 from .bottlenecks import VariationalBottleneck, gaussian_kl
 from .config import CORRUPTIONS
 from .metrics import as_float, image_errors, linear_probe_accuracy, pca_baseline, psnr
-from .model import AutoEncoder
+from .model import AutoEncoder, evaluating
 from .noise import corrupt
 
 DENOISING_LEVELS = (0.1, 0.25, 0.5)
@@ -27,36 +29,32 @@ def denoising_key(stage: str, kind: str, level: float) -> str:
     return f"psnr_{stage}_{kind}_{level:g}"
 
 
-@torch.no_grad()
 def score_images(model: AutoEncoder, images: Tensor, batch_size: int = BATCH_SIZE) -> dict[str, Tensor]:
     """Per image, on the model's device: `squared_error`, `bce`, `psnr` of the deterministic
     reconstruction (no noise, the VAE decodes its mean) and, for a VAE, `kl` to the prior."""
-    was_training = model.training
-    model.eval()
     device = model.latent_mean.device
     batches = []
-    for start in range(0, len(images), batch_size):
-        batch = as_float(images[start : start + batch_size].to(device))
-        scores = image_errors(batch, model.reconstruct(batch))
-        if model.is_variational:
-            scores["kl"] = gaussian_kl(*VariationalBottleneck.moments(model.encoder(batch)))
-        batches.append(scores)
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(images), batch_size):
+            batch = as_float(images[start : start + batch_size].to(device))
+            scores = image_errors(batch, model.reconstruct(batch))
+            if model.is_variational:
+                scores["kl"] = gaussian_kl(*VariationalBottleneck.moments(model.encoder(batch)))
+            batches.append(scores)
     return {name: torch.cat([scores[name] for scores in batches]) for name in batches[0]}
 
 
-@torch.no_grad()
-def encode_in_batches(model: AutoEncoder, images: Tensor, batch_size: int = BATCH_SIZE) -> Tensor:
-    """Codes [N, latent_dim] of `images`, on the CPU."""
-    was_training = model.training
-    model.eval()
-    device = model.latent_mean.device
-    codes = torch.cat([model.encode(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
-    model.train(was_training)
-    return codes
+def noisy_batches(
+    images: Tensor, kind: str, level: float, seed: int = 0, batch_size: int = BATCH_SIZE
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """(clean, corrupted) float batches of `images` on the CPU: the seeded noise every denoising
+    measure uses, so that any denoiser is scored on exactly the same noisy images."""
+    generator = torch.Generator().manual_seed(seed)
+    for start in range(0, len(images), batch_size):
+        clean = as_float(images[start : start + batch_size].cpu())
+        yield clean, corrupt(clean, kind, level, generator)
 
 
-@torch.no_grad()
 def denoising_psnr(
     model: AutoEncoder,
     images: Tensor,
@@ -66,22 +64,17 @@ def denoising_psnr(
 ) -> dict[str, float]:
     """Mean PSNR against the clean images of the corrupted input (`psnr_noisy_<kind>_<level>`) and of
     the model's reconstruction of it (`psnr_denoised_<kind>_<level>`), for every corruption and level."""
-    was_training = model.training
-    model.eval()
     device = model.latent_mean.device
     results = {}
-    for kind in CORRUPTIONS:
-        for level in levels:
-            generator = torch.Generator().manual_seed(seed)
-            noisy_psnr, denoised_psnr = [], []
-            for start in range(0, len(images), batch_size):
-                clean = as_float(images[start : start + batch_size].cpu())
-                noisy = corrupt(clean, kind, level, generator)
-                noisy_psnr.append(psnr(clean, noisy))
-                denoised_psnr.append(psnr(clean, model.reconstruct(noisy.to(device)).cpu()))
-            results[denoising_key("noisy", kind, level)] = torch.cat(noisy_psnr).mean().item()
-            results[denoising_key("denoised", kind, level)] = torch.cat(denoised_psnr).mean().item()
-    model.train(was_training)
+    with evaluating(model):
+        for kind in CORRUPTIONS:
+            for level in levels:
+                noisy_psnr, denoised_psnr = [], []
+                for clean, noisy in noisy_batches(images, kind, level, seed, batch_size):
+                    noisy_psnr.append(psnr(clean, noisy))
+                    denoised_psnr.append(psnr(clean, model.reconstruct(noisy.to(device)).cpu()))
+                results[denoising_key("noisy", kind, level)] = torch.cat(noisy_psnr).mean().item()
+                results[denoising_key("denoised", kind, level)] = torch.cat(denoised_psnr).mean().item()
     return results
 
 
@@ -108,9 +101,9 @@ def evaluate(
     results.update({f"pca_{name}": value for name, value in pca.items()})
     if bool((train_labels >= 0).all()) and bool((test_labels >= 0).all()):
         results["linear_probe_accuracy"] = linear_probe_accuracy(
-            encode_in_batches(model, train_images, batch_size),
+            model.encode_in_batches(train_images, batch_size),
             train_labels,
-            encode_in_batches(model, test_images, batch_size),
+            model.encode_in_batches(test_images, batch_size),
             test_labels,
         )
     results.update(denoising_psnr(model, test_images, seed=seed, batch_size=batch_size))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .model import evaluating
+
 CROP = 28
 
 
@@ -107,16 +109,13 @@ def linear_probe_accuracy(
         return float(probe.score(test_codes.double().cpu().numpy(), test_labels.cpu().numpy()))
 
 
-@torch.no_grad()
 def reconstruct_in_batches(model: torch.nn.Module, images: Tensor, batch_size: int = 2048) -> tuple[Tensor, Tensor]:
     """(reconstructions, codes) of `images` by an AutoEncoder, on the model's device, in eval mode."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     outputs, codes = [], []
-    for start in range(0, len(images), batch_size):
-        code = model.encode(images[start : start + batch_size].to(device))
-        outputs.append(model.decode(code).cpu())
-        codes.append(code.cpu())
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(images), batch_size):
+            code = model.encode(images[start : start + batch_size].to(device))
+            outputs.append(model.decode(code).cpu())
+            codes.append(code.cpu())
     return torch.cat(outputs), torch.cat(codes)

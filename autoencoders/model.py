@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,19 @@ from .variants import VARIANTS
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """`model` in eval mode with autograd off; its previous mode is restored on exit (so evaluation
+    in the middle of training leaves it training)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
 
 
 class CheckpointError(ValueError):
@@ -163,19 +178,19 @@ class AutoEncoder(
             loss=recon + self.penalty_weight * penalty,
         )
 
+    def encode_in_batches(self, images: Tensor, batch_size: int = 2048) -> Tensor:
+        """Codes [N, latent_dim] of any number of `images`, on the CPU, in eval mode (the VAE: its means)."""
+        device = self.latent_mean.device
+        with evaluating(self):
+            return torch.cat([self.encode(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+
     @torch.no_grad()
     def fit_latent_stats(self, images: Tensor, batch_size: int = 2048, seed: int = 0) -> AutoEncoder:
         """Fit the distribution of the codes of `images` and store it as buffers: mean and principal
         axes (for `code_from_axes`) and a `latent_mixture`-component Gaussian mixture (for
         `sample`). A plain autoencoder's codes are no N(0, I): decoding random numbers gives noise,
         one Gaussian fitted to the codes gives blurred hybrids, a mixture gives digits."""
-        was_training = self.training
-        self.eval()
-        device = self.latent_mean.device
-        codes = torch.cat(
-            [self.encode(images[i : i + batch_size].to(device)).double() for i in range(0, len(images), batch_size)]
-        )
-        self.train(was_training)
+        codes = self.encode_in_batches(images, batch_size).double()
         if len(codes) < 2:
             raise ValueError("fit_latent_stats needs at least two images")
         mean = codes.mean(dim=0)

@@ -14,8 +14,11 @@ import time
 import torch
 from torch import nn
 
+from autoencoders import AutoEncoder
+from autoencoders.model import evaluating
 
-def matmul_shapes(model: nn.Module, batch: int) -> list[tuple[int, int, int]]:
+
+def matmul_shapes(model: AutoEncoder, batch: int) -> list[tuple[int, int, int]]:
     """(m, k, n) of every matrix product in one forward + backward pass, for [m, k] @ [k, n]."""
     shapes: list[tuple[int, int, int]] = []
     hooks = []
@@ -41,12 +44,9 @@ def matmul_shapes(model: nn.Module, batch: int) -> list[tuple[int, int, int]]:
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             hooks.append(module.register_forward_hook(record))
-    was_training = model.training
-    with torch.no_grad():
-        model.eval()
-        model.encode(torch.zeros(batch, *model.config.input_shape)) if hasattr(model, "encode") else None
+    with evaluating(model):
+        model.encode(torch.zeros(batch, *model.config.input_shape))
         model.decode(torch.zeros(batch, model.config.latent_dim))
-    model.train(was_training)
     for hook in hooks:
         hook.remove()
     return shapes
@@ -67,7 +67,7 @@ def time_matmul(m: int, k: int, n: int, min_seconds: float = 0.2) -> float:
     return best
 
 
-def ceiling(model: nn.Module, batch: int) -> dict[str, float]:
+def ceiling(model: AutoEncoder, batch: int) -> dict[str, float]:
     """Samples/s ceiling and the sgemm GFLOP/s it rests on, for one training step at `batch`."""
     shapes = matmul_shapes(model, batch)
     seconds = sum(time_matmul(*shape) for shape in shapes)

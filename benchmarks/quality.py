@@ -31,9 +31,8 @@ from scipy.ndimage import median_filter  # noqa: E402
 from autoencoders import VARIANTS, AutoEncoder  # noqa: E402
 from autoencoders.config import CORRUPTIONS  # noqa: E402
 from autoencoders.data import load_images  # noqa: E402
-from autoencoders.evaluate import DENOISING_LEVELS, evaluate  # noqa: E402
-from autoencoders.metrics import as_float, psnr  # noqa: E402
-from autoencoders.noise import corrupt  # noqa: E402
+from autoencoders.evaluate import DENOISING_LEVELS, denoising_key, evaluate, noisy_batches  # noqa: E402
+from autoencoders.metrics import psnr  # noqa: E402
 from benchmarks.digit_classifier import predict, sample_quality, train_classifier  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
@@ -42,10 +41,10 @@ KERAS_BCE = {"simple": 0.09, "deep": 0.08, "sparse": 0.10, "conv": 0.094}  # per
 NUM_SAMPLES = 1000
 
 
-def reconstruction_rows(models: dict[str, AutoEncoder], train, test) -> list[dict[str, float]]:
+def reconstruction_rows(models: dict[str, AutoEncoder], evaluations: dict[str, dict[str, float]]) -> list[dict[str, float]]:
     rows = []
     for name, model in models.items():
-        metrics = evaluate(model, *train, *test)
+        metrics = evaluations[name]
         rows.append({"model": name, "latent_dim": model.config.latent_dim,
                      **{key: metrics[key] for key in ("squared_error", "bce", "psnr", "linear_probe_accuracy",
                                                       "pca_squared_error", "pca_bce", "pca_psnr")},
@@ -58,18 +57,20 @@ def reconstruction_rows(models: dict[str, AutoEncoder], train, test) -> list[dic
     return rows
 
 
-@torch.no_grad()
-def denoising_rows(models: dict[str, AutoEncoder], test_images: torch.Tensor) -> list[dict[str, float]]:
-    clean = as_float(test_images)
+def denoising_rows(evaluations: dict[str, dict[str, float]], test_images: torch.Tensor) -> list[dict[str, float]]:
+    """The denoising PSNRs `evaluate` measured for `denoising` and `deep`, beside a 3x3 median filter
+    applied to the same noisy images."""
     rows = []
     for kind in CORRUPTIONS:
         for level in DENOISING_LEVELS:
-            noisy = corrupt(clean, kind, level, torch.Generator().manual_seed(0))
-            median = torch.from_numpy(median_filter(noisy.numpy(), size=(1, 1, 3, 3)))
-            row = {"corruption": kind, "level": level, "noisy": psnr(clean, noisy).mean().item(),
-                   "median_filter": psnr(clean, median).mean().item()}
+            median = torch.cat([
+                psnr(clean, torch.from_numpy(median_filter(noisy.numpy(), size=(1, 1, 3, 3))))
+                for clean, noisy in noisy_batches(test_images, kind, level)
+            ])  # fmt: skip
+            row = {"corruption": kind, "level": level, "noisy": evaluations["deep"][denoising_key("noisy", kind, level)],
+                   "median_filter": median.mean().item()}
             for name in ("denoising", "deep"):
-                row[name] = psnr(clean, models[name].eval().reconstruct(noisy)).mean().item()
+                row[name] = evaluations[name][denoising_key("denoised", kind, level)]
             rows.append(row)
             print(f"{kind:16s} {level:4.2f}  noisy {row['noisy']:5.2f}  denoising {row['denoising']:5.2f}  "
                   f"deep {row['deep']:5.2f}  median {row['median_filter']:5.2f} dB", flush=True)
@@ -99,8 +100,9 @@ def main() -> None:
     np.random.seed(0)
     models = {name: AutoEncoder.from_pretrained(args.weights / name) for name in VARIANTS}
     train, test = load_images(args.data, "train"), load_images(args.data, "test")
-    reconstruction = reconstruction_rows(models, train, test)
-    denoising = denoising_rows(models, test[0])
+    evaluations = {name: evaluate(model, *train, *test) for name, model in models.items()}
+    reconstruction = reconstruction_rows(models, evaluations)
+    denoising = denoising_rows(evaluations, test[0])
     classifier_accuracy, samples = sample_rows(models, train, test)
     results = {"reconstruction": reconstruction, "denoising": denoising, "samples": samples,
                "classifier_test_accuracy": classifier_accuracy, "num_samples": NUM_SAMPLES}

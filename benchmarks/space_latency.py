@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -222,19 +221,11 @@ def run_load(url: str, clients: int, calls: int, kind: str, sketches: list[Sketc
 def machine(load_at_start: tuple[float, float, float]) -> dict[str, Any]:
     """The machine and how busy it was: clients, Space and whatever else runs share the same cores."""
     import gradio
-    import torch
 
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-    return {
-        "cpu": names[0] if names else platform.processor(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "gradio": gradio.__version__,
-        "load_average_at_start": load_at_start,
-        "load_average_at_end": os.getloadavg(),
-    }
+    from benchmarks.machine import describe_machine
+
+    return {**describe_machine(), "gradio": gradio.__version__, "load_average_at_start": load_at_start,
+            "load_average_at_end": os.getloadavg()}
 
 
 def table(results: dict[str, Any]) -> str:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -30,9 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-
 from autoencoders import VARIANTS, AutoEncoder  # noqa: E402
+from benchmarks.machine import describe_machine  # noqa: E402
 
 BATCH_SIZE = 256
 TUTORIAL = "deep-tutorial"
@@ -101,13 +98,6 @@ def in_subprocess(kind: str, name: str, data: str, seconds: float) -> dict[str, 
     return json.loads(output.strip().splitlines()[-1])
 
 
-def machine() -> dict[str, object]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version()}
-
-
 def run(data: str, seconds: float) -> dict[str, object]:
     rows = []
     for name in MODELS:
@@ -120,7 +110,7 @@ def run(data: str, seconds: float) -> dict[str, object]:
         print(f"{name:14s} ours {row['ours_samples_per_s']:9,.0f}/s  ceiling {row['ceiling_samples_per_s']:9,.0f}/s "
               f"({row['fraction_of_ceiling']:.0%})  reference {row['reference_samples_per_s']:7,.0f}/s "
               f"(x{row['speedup_over_reference']:.1f})  peak {row['ours_peak_rss_mb']:.0f} MB", flush=True)
-    return {"machine": machine(), "rows": rows}
+    return {"machine": describe_machine(), "rows": rows}
 
 
 def main() -> None:

@@ -18,16 +18,13 @@ from huggingface_hub import ModelCard
 import training.preflight as preflight
 import training.train as train_script
 from autoencoders import VARIANTS, AutoEncoder
+from autoencoders.cards import read_card_metrics
 from autoencoders.evaluate import evaluate, score_images
 from training.checkpoints import list_checkpoints
 from training.loop import epoch_batches, lr_schedule
 from training.train import main, parameter_digest
 
 REPO_FILES = {"config.json", "model.safetensors", "README.md", "reconstructions.png", "samples.png"}
-
-
-def card_metrics(folder):
-    return {result.metric_type: result.metric_value for result in ModelCard.load(folder / "README.md").data.eval_results}
 
 
 def test_epoch_shards_are_disjoint_identical_on_every_rank_and_drop_only_the_ragged_tail():
@@ -71,7 +68,7 @@ def test_every_preset_trains_into_a_hub_folder_whose_card_matches_a_reevaluation
     assert variant in card.data.tags
     assert f"training/train.py --variant {variant} --dataset" in card.text
     assert "![Samples](samples.png)" in card.text and "![Test digits over their reconstructions](reconstructions.png)" in card.text
-    metrics = card_metrics(out)
+    metrics = read_card_metrics(out / "README.md")
     assert metrics == returned
     train, train_labels = mnist_train[0][:TRAIN_SUBSET], mnist_train[1][:TRAIN_SUBSET]
     test, test_labels = mnist_test[0][:EVAL_SUBSET], mnist_test[1][:EVAL_SUBSET]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from huggingface_hub import ModelCard
+from autoencoders.cards import read_card_metrics
 
 COLUMNS = {
     "squared error": "squared_error",
@@ -34,7 +34,7 @@ def summary(folders: list[Path]) -> str:
     lines = ["| model | " + " | ".join(COLUMNS) + " | error / PCA's | weights (MB) |", "|---" * (len(COLUMNS) + 3) + "|"]
     total = 0
     for folder in folders:
-        metrics = {r.metric_type: r.metric_value for r in ModelCard.load(folder / "README.md").data.eval_results}
+        metrics = read_card_metrics(folder / "README.md")
         size = (folder / "model.safetensors").stat().st_size
         total += size
         ratio = metrics["squared_error"] / metrics["pca_squared_error"]

@@ -39,6 +39,7 @@ from autoencoders.augment import random_warp
 from autoencoders.cards import build_model_card
 from autoencoders.data import DEFAULT_DATASET
 from autoencoders.evaluate import evaluate, score_images
+from autoencoders.model import evaluating
 from autoencoders.noise import corrupt
 from training.atomic import commit_dir, fresh_staging
 from training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -109,8 +110,8 @@ def validate(accelerator: Accelerator, model: AutoEncoder, images: Tensor) -> di
 def reconstruction_grid(model: AutoEncoder, images: Tensor) -> Tensor:
     """Images over their reconstructions, one column per image."""
     originals = images.float() / 255
-    with torch.no_grad():
-        reconstructions = model.eval().reconstruct(originals.to(model.latent_mean.device)).cpu()
+    with evaluating(model):
+        reconstructions = model.reconstruct(originals.to(model.latent_mean.device)).cpu()
     return make_grid(torch.cat([originals.cpu(), reconstructions]), nrow=len(images), pad_value=1)
 
 
