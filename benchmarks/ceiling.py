@@ -5,10 +5,15 @@ gradient; the first layer skips the input gradient), and every convolution the s
 im2col shapes. Timing each product on this machine and summing gives the shortest possible step
 for that batch size: `samples_per_s = batch / sum(times)`. Elementwise work, the optimizer and data
 handling come on top, so a real loop reaches a fraction of it.
+
+The same products run back to back, each once per round on its own operands as in a real step
+(no product finds its data left in cache by its own previous repeat), show how much of that ceiling
+the products alone can reach.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -67,13 +72,27 @@ def time_matmul(m: int, k: int, n: int, min_seconds: float = 0.2) -> float:
     return best
 
 
+def time_chain(shapes: list[tuple[int, int, int]], rounds: int = 100) -> float:
+    """Median seconds for one round of all `shapes`' float32 products, back to back."""
+    operands = [(torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)) for m, k, n in shapes]
+    times = []
+    for _ in range(rounds + 5):
+        start = time.perf_counter()
+        for a, b, out in operands:
+            torch.mm(a, b, out=out)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[5:])
+
+
 def ceiling(model: AutoEncoder, batch: int) -> dict[str, float]:
-    """Samples/s ceiling and the sgemm GFLOP/s it rests on, for one training step at `batch`."""
+    """Samples/s ceiling and the sgemm GFLOP/s it rests on, for one training step at `batch`, and
+    the samples/s of the step's products alone, back to back."""
     shapes = matmul_shapes(model, batch)
     seconds = sum(time_matmul(*shape) for shape in shapes)
     flops = sum(2 * m * k * n for m, k, n in shapes)
     return {
         "ceiling_samples_per_s": batch / seconds,
+        "products_only_samples_per_s": batch / time_chain(shapes),
         "sgemm_gflops": flops / seconds / 1e9,
         "matmul_mflop_per_sample": flops / batch / 1e6,
     }

@@ -2,11 +2,13 @@
 """Training speed of every preset on this machine, in one run:
 
 - ours: the training script's own hot loop (`training.loop.train_steps` under an Accelerator,
-  batches sliced from the uint8 split resident on the device, fused AdamW), batch 256;
+  batches sliced from the uint8 split resident on the device, fused AdamW, subnormals flushed to
+  zero), batch 256;
 - reference: the same model fed the tutorial's way (torchvision MNIST on the same IDX files,
   per-image Pad + ToTensor, DataLoader batch 32, default Adam) — and our speed-up over it;
 - ceiling: sgemm GFLOP/s measured at the model's own matrix-product shapes and batch size, turned
-  into samples/s (benchmarks/ceiling.py) — and the fraction of it our loop reaches;
+  into samples/s (benchmarks/ceiling.py) — and the fraction of it our loop reaches, beside the
+  fraction that the step's matrix products alone reach back to back;
 - peak memory: the peak resident set of a process that runs only our loop.
 
 Each measurement runs in a fresh subprocess so that peak memory and caches do not leak between
@@ -50,8 +52,10 @@ def ours(name: str, data: str, seconds: float) -> float:
     from accelerate import Accelerator
 
     from autoencoders.data import load_images
-    from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, train_steps
+    from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, flush_denormals, train_steps
 
+    if not flush_denormals():
+        raise RuntimeError("subnormal floats are not flushed on every thread, as train.py does")
     accelerator = Accelerator(cpu=True)
     model = build(name)
     optimizer = build_optimizer(model, 1e-3, 0.0, accelerator.device)

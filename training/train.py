@@ -43,7 +43,7 @@ from autoencoders.model import evaluating
 from autoencoders.noise import corrupt
 from training.atomic import commit_dir, fresh_staging
 from training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
-from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, steps_per_epoch, train_steps
+from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, flush_denormals, steps_per_epoch, train_steps
 from training.options import fail, parse_args, public_hyperparameters, reproduce_command, scrub
 from training.preflight import Splits, build_model, check_output_paths, check_tracker, load_splits, resolve_token, resume_point
 from training.publish import push_folder, retry_command
@@ -314,6 +314,9 @@ def publish(args: argparse.Namespace, argv: list[str], accelerator: Accelerator,
 def main(argv: list[str] | None = None, on_epoch_end: EpochHook | None = None) -> dict[str, float] | None:
     """Run the script; returns the test metrics on the main process (None on the others).
     `on_epoch_end(epoch, model)` lets a caller watch the run (benchmarks/time_to_quality.py)."""
+    if not flush_denormals():
+        print("note: torch's thread pool started before training, so subnormal floats are not flushed to zero "
+              "on every thread; late epochs may run slower", file=sys.stderr, flush=True)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     model = build_model(args)
