@@ -1,18 +1,24 @@
-"""The tutorial's input pipeline, as the baseline our loop is compared with.
+"""The baselines our loop is compared with.
 
-torchvision's MNIST dataset on the same IDX files, per-image `Pad(2)` + `ToTensor()`, a shuffling
-`DataLoader` with batch 32, and a default (non-fused) Adam: how the tutorial feeds the same model.
+- reference: the tutorial's input pipeline — torchvision's MNIST dataset on the same IDX files,
+  per-image `Pad(2)` + `ToTensor()`, a shuffling `DataLoader` with batch 32, and a default (non-fused)
+  Adam: how the tutorial feeds the same model;
+- plain: the simplest fast loop anyone would write — the float training split in memory, a shuffled
+  copy per epoch cut into slices of our batch size, default Adam — the issue's "plain slicing loop".
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import shutil
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from benchmarks.meter import Throughput
 
 
 def torchvision_root(idx_folder: Path, root: Path) -> Path:
@@ -34,18 +40,33 @@ def reference_samples_per_s(model: nn.Module, root: Path, seconds: float = 10.0,
 
     dataset = MNIST(root, train=True, download=False, transform=transforms.Compose([transforms.Pad(2), transforms.ToTensor()]))
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=0)
+    return adam_samples_per_s(model, (images for _ in itertools.count() for images, _ in loader), seconds)
+
+
+def plain_samples_per_s(model: nn.Module, images: torch.Tensor, batch_size: int, seconds: float = 10.0) -> float:
+    """Train `model` on slices of a shuffled float copy of `images` (uint8) for about `seconds`; return samples/s."""
+    images = images.float().div_(255)
+
+    def batches() -> Iterator[torch.Tensor]:
+        while True:
+            shuffled = images[torch.randperm(len(images))]
+            for first in range(0, len(shuffled) - batch_size + 1, batch_size):
+                yield shuffled[first : first + batch_size]
+
+    return adam_samples_per_s(model, batches(), seconds)
+
+
+def adam_samples_per_s(model: nn.Module, batches: Iterator[torch.Tensor], seconds: float) -> float:
+    """Train `model` with a default Adam on `batches` (endless) for about `seconds`; the median samples/s
+    over half-second windows."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    seen, start = 0, None
-    for step, (images, _) in enumerate(loader):
+    meter = Throughput(seconds)
+    for images in batches:
         loss = model(images).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if step == 10:
-            start = time.perf_counter()
-        elif start is not None:
-            seen += len(images)
-            if time.perf_counter() - start > seconds:
-                break
-    return seen / (time.perf_counter() - start)
+        if meter.tick(len(images)):
+            break
+    return meter.samples_per_s

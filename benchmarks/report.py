@@ -32,17 +32,23 @@ def speed_section(speed: dict) -> str:
     machine = speed["machine"]
     rows = [[f"`{r['model']}`", f"{r['ours_samples_per_s']:,.0f}", f"{r['ceiling_samples_per_s']:,.0f}",
              f"{r['fraction_of_ceiling']:.0%}", f"{r['products_only_samples_per_s'] / r['ceiling_samples_per_s']:.0%}",
+             f"{r['plain_samples_per_s']:,.0f}", f"{r['speedup_over_plain']:.1f}x",
              f"{r['reference_samples_per_s']:,.0f}", f"{r['speedup_over_reference']:.1f}x",
              f"{r['sgemm_gflops']:.0f}", f"{r['ours_peak_rss_mb']:.0f}"] for r in speed["rows"]]
     return (f"Training throughput on this machine ({machine['cpu']}, {machine['cores']} cores, "
             f"{machine['torch_threads']} torch threads, torch {machine['torch']}), batch 256, forward + backward + "
             "optimizer step. *Ceiling*: sgemm measured at the model's own matrix-product shapes, turned into samples/s "
-            "from its matmul FLOPs per sample; *products alone*: the fraction of it that the step's matrix products reach "
-            "when run back to back with nothing else, the most any loop could reach. *Reference*: the same model fed the tutorial's way (torchvision MNIST, "
-            "per-image `Pad` + `ToTensor`, `DataLoader` batch 32). `deep-tutorial` is the tutorial's 1024-341-113-20 model.\n\n"
-            + table(["model", "ours (samples/s)", "ceiling (samples/s)", "of ceiling", "products alone", "reference (samples/s)",
-                     "speed-up", "sgemm GFLOP/s", "peak RSS (MB)"], rows)
-            + "\n\nRegenerate: `python benchmarks/speed.py` (about 5 minutes, on a quiet machine).")
+            "from its matmul FLOPs per sample; *products alone*: the fraction of it that the step's matrix products "
+            "reach when run back to back with nothing else, the most any loop could reach. *Plain loop*: the simplest "
+            "fast loop (slices of a shuffled float copy of the split, default Adam, subnormals not flushed, batch 256). "
+            "*Reference*: the same "
+            "model fed the tutorial's way (torchvision MNIST, per-image `Pad` + `ToTensor`, `DataLoader` batch 32). "
+            "`deep-tutorial` is the tutorial's 1024-341-113-20 model. Loop rates are medians over half-second windows "
+            "of 10 timed seconds, so that a neighbour's burst on a shared machine does not drag them down.\n\n"
+            + table(["model", "ours (samples/s)", "ceiling (samples/s)", "of ceiling", "products alone",
+                     "plain loop (samples/s)", "vs plain", "reference (samples/s)", "vs reference",
+                     "sgemm GFLOP/s", "peak RSS (MB)"], rows)
+            + "\n\nRegenerate: `python benchmarks/speed.py` (about 7 minutes, on a quiet machine).")
 
 
 def time_to_quality_section(ttq: dict) -> str:

@@ -6,6 +6,8 @@
   zero), batch 256;
 - reference: the same model fed the tutorial's way (torchvision MNIST on the same IDX files,
   per-image Pad + ToTensor, DataLoader batch 32, default Adam) — and our speed-up over it;
+- plain: the simplest fast loop (slices of a shuffled float copy of the split, default Adam), batch
+  256 — and our speed-up over it;
 - ceiling: sgemm GFLOP/s measured at the model's own matrix-product shapes and batch size, turned
   into samples/s (benchmarks/ceiling.py) — and the fraction of it our loop reaches, beside the
   fraction that the step's matrix products alone reach back to back;
@@ -24,7 +26,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from autoencoders import VARIANTS, AutoEncoder  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
+from benchmarks.meter import Throughput  # noqa: E402
 
 BATCH_SIZE = 256
 TUTORIAL = "deep-tutorial"
@@ -48,7 +50,8 @@ def build(name: str) -> AutoEncoder:
 
 
 def ours(name: str, data: str, seconds: float) -> float:
-    """Samples/s of train.py's loop: warm-up steps, then as many epochs' steps as fit in `seconds`."""
+    """Samples/s of train.py's loop: warm-up steps, then as many epochs' steps as fit in `seconds`
+    (the median over half-second windows, as for the baselines)."""
     from accelerate import Accelerator
 
     from autoencoders.data import load_images
@@ -63,15 +66,12 @@ def ours(name: str, data: str, seconds: float) -> float:
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     images = load_images(data, "train")[0].to(accelerator.device)
     monitor = LossMonitor(accelerator.device, 0, 1)
-    warmup, steps, start = 20, 0, 0.0
+    meter = Throughput(seconds, warmup=20)
     for epoch in range(1000):
         batches = epoch_batches(len(images), BATCH_SIZE, seed=0, epoch=epoch)
         for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches, monitor):
-            steps += 1
-            if steps == warmup:
-                start = time.perf_counter()
-            elif steps > warmup and time.perf_counter() - start > seconds:
-                return (steps - warmup) * BATCH_SIZE / (time.perf_counter() - start)
+            if meter.tick(BATCH_SIZE):
+                return meter.samples_per_s
     raise RuntimeError("unreachable: 1000 epochs in the time budget")
 
 
@@ -82,6 +82,13 @@ def reference(name: str, data: str, seconds: float) -> float:
     return reference_samples_per_s(build(name), root, seconds)
 
 
+def plain(name: str, data: str, seconds: float) -> float:
+    from autoencoders.data import load_images
+    from benchmarks.reference import plain_samples_per_s
+
+    return plain_samples_per_s(build(name), load_images(data, "train")[0], BATCH_SIZE, seconds)
+
+
 def ceiling(name: str, data: str, seconds: float) -> dict[str, float]:
     from benchmarks.ceiling import ceiling as measure
 
@@ -90,7 +97,7 @@ def ceiling(name: str, data: str, seconds: float) -> dict[str, float]:
 
 def measure_one(kind: str, name: str, data: str, seconds: float) -> dict[str, float]:
     """Run one measurement in this process (the subprocess side)."""
-    result = {"ours": ours, "reference": reference, "ceiling": ceiling}[kind](name, data, seconds)
+    result = {"ours": ours, "plain": plain, "reference": reference, "ceiling": ceiling}[kind](name, data, seconds)
     values = result if isinstance(result, dict) else {f"{kind}_samples_per_s": result}
     values[f"{kind}_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return values
@@ -106,14 +113,15 @@ def run(data: str, seconds: float) -> dict[str, object]:
     rows = []
     for name in MODELS:
         row = {"model": name, "batch_size": BATCH_SIZE, "parameters": sum(p.numel() for p in build(name).parameters())}
-        for kind in ("ours", "ceiling", "reference"):
+        for kind in ("ours", "plain", "ceiling", "reference"):
             row |= in_subprocess(kind, name, data, seconds)
         row["speedup_over_reference"] = row["ours_samples_per_s"] / row["reference_samples_per_s"]
+        row["speedup_over_plain"] = row["ours_samples_per_s"] / row["plain_samples_per_s"]
         row["fraction_of_ceiling"] = row["ours_samples_per_s"] / row["ceiling_samples_per_s"]
         rows.append(row)
         print(f"{name:14s} ours {row['ours_samples_per_s']:9,.0f}/s  ceiling {row['ceiling_samples_per_s']:9,.0f}/s "
               f"({row['fraction_of_ceiling']:.0%})  reference {row['reference_samples_per_s']:7,.0f}/s "
-              f"(x{row['speedup_over_reference']:.1f})  peak {row['ours_peak_rss_mb']:.0f} MB", flush=True)
+              f"(x{row['speedup_over_reference']:.1f})  plain {row['plain_samples_per_s']:7,.0f}/s  peak {row['ours_peak_rss_mb']:.0f} MB", flush=True)
     return {"machine": describe_machine(), "rows": rows}
 
 
