@@ -13,6 +13,8 @@ import time
 
 
 class Throughput:
+    """Counts the steps of one timed loop; `samples_per_s` once `tick` has returned True."""
+
     def __init__(self, seconds: float, warmup: int = 10, window: float = 0.5) -> None:
         self.seconds, self.warmup, self.window = seconds, warmup, window
         self.steps, self.rates = 0, []
@@ -20,7 +22,7 @@ class Throughput:
         self.window_samples = 0
 
     def tick(self, samples: int) -> bool:
-        """Count one step of `samples` images; True once `seconds` have been timed."""
+        """Count one step of `samples` images; True once `seconds` (and at least one window) have been timed."""
         self.steps += 1
         now = time.perf_counter()
         if self.steps == self.warmup:
@@ -32,7 +34,7 @@ class Throughput:
         if now - self.window_start >= self.window:
             self.rates.append(self.window_samples / (now - self.window_start))
             self.window_start, self.window_samples = now, 0
-        return now - self.start >= self.seconds
+        return now - self.start >= self.seconds and bool(self.rates)
 
     @property
     def samples_per_s(self) -> float:

@@ -30,7 +30,8 @@ def flush_denormals() -> bool:
     matter to these models. The flag is per thread and OpenMP's workers copy it when they start, so
     this works only before torch's first parallel operation; `train.py` calls it first thing.
     """
-    torch.set_flush_denormal(True)
+    if not torch.set_flush_denormal(True):  # a CPU without the flag
+        return False
     subnormal = torch.ones(1 << 20, dtype=torch.int32).view(torch.float32)  # 1.4e-45, split over all threads
     return not bool(subnormal.mul(1.0).count_nonzero())
 

@@ -315,8 +315,8 @@ def main(argv: list[str] | None = None, on_epoch_end: EpochHook | None = None) -
     """Run the script; returns the test metrics on the main process (None on the others).
     `on_epoch_end(epoch, model)` lets a caller watch the run (benchmarks/time_to_quality.py)."""
     if not flush_denormals():
-        print("note: torch's thread pool started before training, so subnormal floats are not flushed to zero "
-              "on every thread; late epochs may run slower", file=sys.stderr, flush=True)
+        print("note: subnormal floats are not flushed to zero on every thread (torch's thread pool started before "
+              "training, or this CPU cannot); late epochs may run slower", file=sys.stderr, flush=True)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     model = build_model(args)
