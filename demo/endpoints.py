@@ -99,7 +99,7 @@ class Endpoints:
         with torch.inference_mode():
             for name, loaded in models.items():
                 model = loaded.model.eval()
-                if not model.is_variational and not bool(model.latent_fitted):
+                if not bool(model.latent_fitted):
                     model.fit_latent_stats(pixels)  # weights without fitted statistics: fit on the bundled digits
                 codes = model.encode(pixels)
                 self.maps[name] = LatentMap.fit(codes, digits.labels)
@@ -189,7 +189,7 @@ class Endpoints:
 
     @torch.inference_mode()
     def sample_grid(self, variant: str, seed: int = 0) -> np.ndarray:
-        """A grid of `GRID_SAMPLES` random samples (VAE: from the prior; others: the fitted codes)."""
+        """A grid of `GRID_SAMPLES` random samples from the mixture fitted to the model's codes."""
         model = self.model(variant)
         return tile(model.sample(GRID_SAMPLES, torch.Generator().manual_seed(seed)), GRID_SAMPLES // 2)
 

@@ -122,16 +122,17 @@ def test_empty_tiny_and_malformed_input_get_messages():
 def test_endpoints_work_with_weights_that_have_no_latent_statistics():
     """Someone's weights without fitted statistics: the Space fits them on its bundled digits."""
     from autoencoders import AutoEncoder
-    from demo.endpoints import Endpoints
+    from demo.endpoints import GRID_SAMPLES, Endpoints
     from demo.gallery import load_digits
     from demo.models import LoadedModel
 
     models = {name: LoadedModel(name, AutoEncoder.from_variant(name).eval(), "test") for name in ("deep", "denoising", "vae")}
     endpoints = Endpoints(models, load_digits())
-    assert bool(models["deep"].model.latent_fitted) and not bool(models["vae"].model.latent_fitted)
+    assert all(bool(loaded.model.latent_fitted) for loaded in models.values())
     for name in models:
         image, caption = endpoints.generate(name, 1.0, -1.0)
         assert image.shape == (32, 32) and name in caption
+        assert endpoints.sample_grid(name).shape == (2 * 34 + 2, GRID_SAMPLES // 2 * 34 + 2)  # 2 rows, 2-pixel gaps
     with pytest.raises(InputError, match="axis 1"):
         endpoints.generate("deep", float("nan"))
     with pytest.raises(InputError, match="variant"):

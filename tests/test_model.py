@@ -160,11 +160,35 @@ def test_one_mixture_component_is_the_single_gaussian_of_the_codes(mnist_train):
     assert torch.allclose(codes_drawn[0].double().mean(0), codes.mean(0), atol=0.05 * codes.std(0).max().item())
 
 
-def test_vae_samples_from_its_prior_without_fitting():
-    model = AutoEncoder.from_variant("vae").eval()
-    assert model.sample(3).shape == (3, 1, 32, 32)
-    coords = torch.randn(2, 20)
+def test_vae_samples_its_prior_on_request_and_its_fitted_mixture_by_default(mnist_train):
+    model = AutoEncoder.from_variant("vae", hidden_dims=[64], latent_dim=4).eval()
+    with pytest.raises(RuntimeError, match=r"fit_latent_stats.*source='prior'"):
+        model.sample(3)
+    assert model.sample(3, source="prior").shape == (3, 1, 32, 32)
+    coords = torch.randn(2, 4)
     assert torch.equal(model.code_from_axes(coords), coords)
+
+    images = mnist_train[0][:1000]
+    model.fit_latent_stats(images)
+    decoded = {}
+    model.decode = lambda z: decoded.setdefault("codes", z)  # look at the codes `sample` decodes
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    prior = model.sample(20000, gen(), source="prior")
+    assert torch.equal(prior, torch.randn(20000, 4, generator=gen()))
+    del decoded["codes"]
+    mixture = model.sample(20000, gen())
+    means = model.encode(images).double()  # the encoder's posterior means, what the mixture is fitted to
+    assert torch.allclose(mixture.double().mean(0), means.mean(0), atol=0.05 * means.std(0).max().item())
+    assert torch.allclose(mixture.double().std(0), means.std(0), rtol=0.1)
+
+
+def test_sample_refuses_an_unknown_source_and_a_prior_without_a_vae(mnist_train):
+    model = AutoEncoder.from_variant("deep", hidden_dims=[64], latent_dim=4).eval()
+    model.fit_latent_stats(mnist_train[0][:500])
+    with pytest.raises(ValueError, match="unknown sample source 'posterior'; choose one of: mixture, prior"):
+        model.sample(2, source="posterior")
+    with pytest.raises(ValueError, match="only a VAE has a prior"):
+        model.sample(2, source="prior")
 
 
 def test_save_and_load_round_trip(tmp_path, mnist_test):
