@@ -79,7 +79,8 @@ def quality_section(quality: dict) -> str:
              for r in quality["reconstruction"]]
     denoise = [[r["corruption"].replace("_", "-"), f"{r['level']:g}", f"{r['noisy']:.2f}", f"**{r['denoising']:.2f}**",
                 f"{r['denoising'] - r['noisy']:+.2f}", f"{r['deep']:.2f}", f"{r['median_filter']:.2f}"] for r in quality["denoising"]]
-    samples = [[f"`{r['model']}`", f"{r['confident_fraction']:.1%}", f"{r['class_evenness']:.3f}",
+    sources = {"mixture": "mixture fitted to its training codes", "prior": "its prior N(0, I)"}
+    samples = [[f"`{r['model']}`", sources[r["source"]], f"{r['confident_fraction']:.1%}", f"{r['class_evenness']:.3f}",
                 f"{r['rarest_class_share']:.1%}", f"{r['commonest_class_share']:.1%}"] for r in quality["samples"]]
     return ("Every bundled model on the MNIST test set (10,000 digits; 28x28 crop). Squared error is per image, summed "
             "over 784 pixels in [0, 1]; PCA is fitted on the training split with as many components as the code.\n\n"
@@ -90,8 +91,8 @@ def quality_section(quality: dict) -> str:
             + f"\n\nSamples: {quality['num_samples']:,} per model, judged by a small CNN trained here on the training split "
             f"({quality['classifier_test_accuracy']:.2%} test accuracy): the share it names with confidence > 0.9, and how "
             "evenly the ten digits appear among those (normalised entropy, 1 = perfectly even).\n\n"
-            + table(["model", "recognised", "class evenness", "rarest digit", "commonest digit"], samples)
-            + "\n\nRegenerate: `python benchmarks/quality.py` (about 5 minutes).")
+            + table(["model", "codes drawn from", "recognised", "class evenness", "rarest digit", "commonest digit"], samples)
+            + "\n\nRegenerate: `python benchmarks/quality.py` (about 2 minutes).")
 
 
 def latency_section(latency: dict) -> str:
