@@ -2,7 +2,7 @@
 
 Starts `python app.py` as a subprocess and times it from process start to the first HTTP 200 (all
 six models are loaded before the server starts listening). Then, for each N in `--clients`, N
-threads each drive their own client and make `max(--calls, 100 // N)` calls, going round the five
+threads each drive their own client and make `max(--calls, 100 // N)` calls, going round the six
 endpoints with real MNIST digits rendered as sketches (uploaded on every call, as the browser does
 on every stroke). N = 50 with 20 calls each is the load test of the hardening issue: it must end
 with 0 errors. Two kinds of client are measured:
@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO))
 from demo.gallery import load_digits  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "space_latency.json"
-ENDPOINTS = ("reconstruct", "denoise", "generate", "interpolate", "latent_map")
+ENDPOINTS = ("reconstruct", "denoise", "generate", "interpolate", "latent_map", "features")
 KINDS = ("gradio_client", "http")
 MIN_CALLS = 100  # calls per run at least, so that a single client still gives ~20 per endpoint
 TIMEOUT = 60  # seconds a client waits for an HTTP answer (httpx's 5 s default fails on a saturated 2-core box)
@@ -108,6 +108,8 @@ def arguments(endpoint: str, sketches: list[Sketch], rng: np.random.Generator) -
         return ["vae", *np.round(rng.uniform(-3, 3, 8), 1).tolist()]
     if endpoint == "interpolate":
         return [a, b, "vae", 8]
+    if endpoint == "features":
+        return [a, "deep"]
     return ["deep", *np.round(rng.uniform(-3, 3, 2), 2).tolist()]
 
 

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from autoencoders import AutoEncoder
 from autoencoders.config import CORRUPTIONS
+from autoencoders.features import input_filters, unit_responses
 from autoencoders.metrics import psnr, squared_error_per_image
 from autoencoders.noise import corrupt
 
@@ -31,6 +32,7 @@ AXES = 8  # generation sliders: the first principal axes of each model's codes
 AXIS_RANGE = 3.0  # sliders span -3..3 standard deviations
 NOISE_SEED = 0  # one fixed noise pattern per digit, so the slider changes only the strength
 GRID_SAMPLES = 16
+FEATURES_SHOWN = 48  # first-layer filters on the Features tab, 8 a row
 EMPTY_HINT = "Draw a digit (or pick one from the gallery)."
 CODE_GAP = 5  # units of space between the codes of two models in the "all" chart
 NO_CODE = pd.DataFrame({"unit": pd.Series(dtype=int), "value": pd.Series(dtype=float), "variant": pd.Series(dtype=str)})
@@ -43,12 +45,12 @@ def to_uint8(images: Tensor) -> np.ndarray:
     return images.clamp(0, 1).mul(255).round().to(torch.uint8).reshape(images.shape[-2:]).numpy()
 
 
-def tile(images: Tensor, per_row: int, gap: int = 2) -> np.ndarray:
-    """[N, 1, H, W] -> one uint8 image, `per_row` digits a row, grey lines between them.
+def tile(images: Tensor, per_row: int, gap: int = 2, line: float = 0.5) -> np.ndarray:
+    """[N, 1, H, W] -> one uint8 image, `per_row` digits a row, lines of brightness `line` between them.
     (torchvision's make_grid does this too, but importing torchvision adds 2 s to the cold start.)"""
     count, _, height, width = images.shape
     rows = -(-count // per_row)
-    canvas = torch.full((rows * (height + gap) + gap, per_row * (width + gap) + gap), 0.5)
+    canvas = torch.full((rows * (height + gap) + gap, per_row * (width + gap) + gap), line)
     for i, image in enumerate(images[:, 0]):
         top, left = gap + i // per_row * (height + gap), gap + i % per_row * (width + gap)
         canvas[top : top + height, left : left + width] = image
@@ -96,9 +98,11 @@ class Endpoints:
         self.maps: dict[str, LatentMap] = {}
         self.axis_order: dict[str, Tensor] = {}
         self.origin: dict[str, tuple[Tensor, int]] = {}
+        self.filters: dict[str, Tensor] = {}
         with torch.inference_mode():
             for name, loaded in models.items():
                 model = loaded.model.eval()
+                self.filters[name] = input_filters(model)
                 if not bool(model.latent_fitted):
                     model.fit_latent_stats(pixels)  # weights without fitted statistics: fit on the bundled digits
                 codes = model.encode(pixels)
@@ -207,6 +211,24 @@ class Endpoints:
         strip = model.decode(start + weights * (end - start))
         distance = float((end - start).norm())
         return tile(strip, steps), f"{variant}: {steps} steps from A to B, codes {distance:.1f} apart."
+
+    @torch.inference_mode()
+    def features(self, sketch: Sketch, variant: str) -> tuple[np.ndarray, str]:
+        """(the model's first-layer filters, those the digit excites most first, or in their own
+        order when the canvas is empty; a caption)."""
+        model = self.model(variant)
+        filters = self.filters[variant]
+        shown = min(len(filters), FEATURES_SHOWN)
+        which = f"the {shown} of its {len(filters)}" if shown < len(filters) else f"all {shown} of its"
+        units = "first-convolution kernels" if model.config.architecture == "conv" else "first-layer units"
+        legend = "each drawn as the pattern it weighs the input by: grey 0, white the most positive, black the most negative"
+        try:
+            order = unit_responses(model, self.digit(sketch))[0].argsort(descending=True, stable=True)
+            caption = f"{variant}: {which} {units}, those this digit excites most first ({legend})."
+        except EmptyCanvas:
+            order = torch.arange(len(filters))
+            caption = f"{variant}: {which} {units}, in their own order ({legend}). Draw or pick a digit to see those it excites most first."
+        return tile(filters[order[:shown]], 8, line=1.0), caption
 
     @torch.inference_mode()
     def latent_map(self, variant: str, x: float, y: float) -> tuple[np.ndarray, np.ndarray, str]:

@@ -1,7 +1,7 @@
-"""The Gradio UI: five tabs over `Endpoints`, with stable API names for scripts.
+"""The Gradio UI: six tabs over `Endpoints`, with stable API names for scripts.
 
-API (see README): `reconstruct`, `denoise`, `generate`, `interpolate`, `latent_map`, plus
-`random_sample` and `sample_grid`. Sliders fire on `.input`/`.release`, never on
+API (see README): `reconstruct`, `denoise`, `generate`, `interpolate`, `latent_map`, `features`,
+plus `random_sample` and `sample_grid`. Sliders fire on `.input`/`.release`, never on
 `.change`, so programmatic updates do not call back in cascades. Model events share one pool of
 `WORKERS` threads; the queue and upload limits are in `QUEUE_SIZE` and `LAUNCH_OPTIONS`.
 """
@@ -140,6 +140,18 @@ def with_axis_parameters(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def pick_into(picker: gr.Gallery, gallery: Digits, sketch: gr.Sketchpad, args: dict[str, Any]) -> None:
+    """A click on a gallery digit puts it on the sketchpad, then runs the tab's event `args`
+    (setting the sketchpad from Python does not fire its .change)."""
+
+    @friendly
+    def pick(evt: gr.SelectData) -> dict[str, Any]:
+        """The gallery digit clicked, as a sketch."""
+        return sketch_of(gallery.images[int(evt.index)])
+
+    picker.select(pick, None, sketch, api_visibility="private").then(api_visibility="private", **args, **LIVE)
+
+
 def reconstruct_tab(endpoints: Endpoints) -> None:
     with gr.Row():
         with gr.Column(scale=1):
@@ -180,13 +192,7 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
     level.input(api_visibility="private", **args, **LIVE)
     corruption.input(api_visibility="private", **args, **LIVE)
 
-    @friendly
-    def pick(evt: gr.SelectData) -> dict[str, Any]:
-        """The gallery digit clicked, as a sketch."""
-        return sketch_of(gallery.images[int(evt.index)])
-
-    # Setting the sketchpad from Python does not fire its .change: denoise explicitly after.
-    picker.select(pick, None, sketch, api_visibility="private").then(api_visibility="private", **args, **LIVE)
+    pick_into(picker, gallery, sketch, args)
 
 
 def generate_tab(endpoints: Endpoints) -> None:
@@ -286,6 +292,23 @@ def latent_map_tab(endpoints: Endpoints) -> None:
     atlas.select(choose, variant, [x, y, atlas, digit, details], api_visibility="private", **POOL)
 
 
+def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
+    start_grid, start_caption = endpoints.features(None, "deep")
+    with gr.Row():
+        with gr.Column(scale=1):
+            sketch = sketchpad("Draw a digit, or pick one below", elem_id="features-sketch")
+            gr.ClearButton([sketch], value="Clear", elem_id="features-clear")
+            picker = digit_gallery(gallery, elem_id="features-gallery")
+        with gr.Column(scale=1):
+            variant = variant_radio(endpoints.variants, "deep")
+            grid = digit_image("What the first layer's units look for", height=400, value=start_grid, elem_id="features")
+            details = gr.Markdown(start_caption, label="Caption", elem_id="features-caption")
+    args = {"fn": friendly(endpoints.features), "inputs": [sketch, variant], "outputs": [grid, details]}
+    sketch.change(api_name="features", **args, **LIVE)
+    variant.input(api_visibility="private", **args, **LIVE)
+    pick_into(picker, gallery, sketch, args)
+
+
 def build_demo(endpoints: Endpoints | None = None) -> gr.Blocks:
     """The whole Space. Loads the models (Hub, else bundled) unless `endpoints` is given."""
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL refuses images over twice this size before decoding them
@@ -305,6 +328,8 @@ def build_demo(endpoints: Endpoints | None = None) -> gr.Blocks:
             interpolate_tab(endpoints, gallery)
         with gr.Tab("Latent map"):
             latent_map_tab(endpoints)
+        with gr.Tab("Features"):
+            features_tab(endpoints, gallery)
     # After every event Gradio summarises its event history with pandas (10-30 ms of CPU, growing with
     # up to 10,000 remembered events) for a monitoring page this Space does not use: do it rarely.
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")

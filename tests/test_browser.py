@@ -143,6 +143,19 @@ def test_clicking_the_latent_map_decodes_that_point(page):
     screenshot(page, "latent_map")
 
 
+def test_features_follow_the_picked_digit_and_clear_restores_their_order(page):
+    open_tab(page, "Features")
+    caption = page.locator("#features-caption")
+    before = image_src(page, "features")
+    page.locator("#features-gallery").get_by_role("button", name="Thumbnail 22 of 30").click()  # a 7
+    after = wait_for_new_image(page, "features", before)
+    assert fetch(page, after).shape == (6 * 30 + 2, 8 * 30 + 2)  # 48 filters of 28x28, 8 a row
+    caption.get_by_text("this digit excites most first").wait_for()
+    screenshot(page, "features")
+    page.locator("#features-clear").click()
+    caption.get_by_text("in their own order").wait_for()
+
+
 def test_screenshots_were_saved():
     names = {path.stem for path in Path(SHOTS).glob("*.png")}
-    assert {"reconstruct", "denoise", "generate", "interpolate", "latent_map"} <= names
+    assert {"reconstruct", "denoise", "generate", "interpolate", "latent_map", "features"} <= names

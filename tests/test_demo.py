@@ -144,7 +144,7 @@ def test_endpoints_work_with_weights_that_have_no_latent_statistics():
 
 def test_api_names_are_stable(client):
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/reconstruct", "/denoise", "/generate", "/interpolate", "/latent_map"} <= set(named)
+    assert {"/reconstruct", "/denoise", "/generate", "/interpolate", "/latent_map", "/features"} <= set(named)
     assert [p["parameter_name"] for p in named["/generate"]["parameters"]] == ["variant"] + [f"axis_{i}" for i in range(1, 9)]
 
 
@@ -379,6 +379,29 @@ def test_app_py_serves_the_space():
     assert time.perf_counter() - start < 30
 
 
+def test_features_put_the_units_a_digit_excites_most_first(client, sketches):
+    from autoencoders import AutoEncoder
+    from autoencoders.features import input_filters, unit_responses
+    from demo.preprocess import digit_from_sketch
+
+    grid, caption = client.predict(None, "deep", api_name="/features")
+    assert "in their own order" in caption and "1000 first-layer units" in caption
+    tiles = cells(read(grid), size=28)
+    assert len(tiles) == 48
+    deep = AutoEncoder.from_pretrained(REPO / "demo/weights/deep")
+    filters = input_filters(deep)
+    assert np.abs(tiles[0].astype(int) - np.asarray(filters[0, 0] * 255).round()).max() <= 1
+
+    grid, caption = client.predict(sketch_payload(sketches[0]), "deep", api_name="/features")
+    assert "this digit excites most first" in caption
+    digit = torch.from_numpy(digit_from_sketch({"background": None, "layers": [np.asarray(Image.open(sketches[0]))], "composite": None}))
+    strongest = int(unit_responses(deep, digit[None, None])[0].argmax())
+    assert np.abs(cells(read(grid), size=28)[0].astype(int) - np.asarray(filters[strongest, 0] * 255).round()).max() <= 1
+
+    grid, caption = client.predict(sketch_payload(sketches[0]), "conv", api_name="/features")
+    assert len(cells(read(grid), size=4)) == 32 and "all 32 of its first-convolution kernels" in caption
+
+
 def test_readme_client_example_runs(space, tmp_path, test_digits, monkeypatch):
     """The README's gradio_client example, run as written against the served app."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
@@ -388,7 +411,7 @@ def test_readme_client_example_runs(space, tmp_path, test_digits, monkeypatch):
     monkeypatch.chdir(tmp_path)
     names: dict = {}
     exec(example.replace("http://127.0.0.1:7860/", space.local_url), names)  # noqa: S102 - our own README
-    for endpoint in ("/reconstruct", "/denoise", "/generate", "/interpolate", "/latent_map"):
+    for endpoint in ("/reconstruct", "/denoise", "/generate", "/interpolate", "/latent_map", "/features"):
         assert f'api_name="{endpoint}"' in example
     assert read(names["reconstruction"]).shape == (32, 32) and "squared error" in names["errors"]
     assert "dB" in names["psnr"] and read(names["strip"]).shape == (36, 8 * 34 + 2)

@@ -103,7 +103,7 @@ def test_upload_over_the_size_limit_is_refused(client, files, space):
 
 @pytest.mark.parametrize("name", list(BAD_SKETCHES))
 def test_malformed_sketches_get_messages(client, name):
-    for api_name, args in (("/reconstruct", ["deep"]), ("/denoise", ["masking", 0.5])):
+    for api_name, args in (("/reconstruct", ["deep"]), ("/denoise", ["masking", 0.5]), ("/features", ["sparse"])):
         expect_message(client, BAD_SKETCHES[name], *args, api_name=api_name)
 
 
@@ -127,6 +127,8 @@ def test_bad_choices_and_out_of_range_values_get_messages(client, files):
         ("/latent_map", ["deep", 50, 0]),
         ("/latent_map", ["deep", None, None]),
         ("/latent_map", [None, 0, 0]),
+        ("/features", [good, "nope"]),
+        ("/features", [good, None]),
         ("/random_sample", ["nope"]),
         ("/sample_grid", [3.5]),
     ]
@@ -183,7 +185,7 @@ def test_limits_are_set_on_purpose(space):
     assert space._queue.max_size == QUEUE_SIZE
     assert space.state_session_capacity == LAUNCH_OPTIONS["state_session_capacity"] == 1000
     model_events = [fn for fn in space.fns.values() if fn.concurrency_id == "models"]
-    assert {fn.api_name for fn in model_events} >= {"reconstruct", "denoise", "generate", "interpolate", "latent_map"}
+    assert {fn.api_name for fn in model_events} >= {"reconstruct", "denoise", "generate", "interpolate", "latent_map", "features"}
     assert {fn.concurrency_limit for fn in model_events} == {WORKERS}
     assert space._queue.event_queue_per_concurrency_id["models"].concurrency_limit == WORKERS
     assert Image.MAX_IMAGE_PIXELS * 2 == MAX_PIXELS  # PIL refuses larger images before decoding them
