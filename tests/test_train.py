@@ -10,21 +10,24 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from conftest import EVAL_SUBSET, REPO, TRAIN_SUBSET
 from huggingface_hub import ModelCard
+from PIL import Image
 
 import training.preflight as preflight
 import training.train as train_script
 from autoencoders import VARIANTS, AutoEncoder
 from autoencoders.cards import read_card_metrics
 from autoencoders.evaluate import evaluate, score_images
+from autoencoders.features import input_filters
 from training.checkpoints import list_checkpoints
 from training.loop import epoch_batches, lr_schedule
 from training.train import main, parameter_digest
 
-REPO_FILES = {"config.json", "model.safetensors", "README.md", "reconstructions.png", "samples.png"}
+REPO_FILES = {"config.json", "model.safetensors", "README.md", "reconstructions.png", "samples.png", "features.png"}
 
 
 def test_epoch_shards_are_disjoint_identical_on_every_rank_and_drop_only_the_ragged_tail():
@@ -68,6 +71,10 @@ def test_every_preset_trains_into_a_hub_folder_whose_card_matches_a_reevaluation
     assert variant in card.data.tags
     assert f"training/train.py --variant {variant} --dataset" in card.text
     assert "![Samples](samples.png)" in card.text and "![Test digits over their reconstructions](reconstructions.png)" in card.text
+    assert "(features.png)" in card.text
+    features = np.asarray(Image.open(out / "features.png").convert("L"))
+    units = min(100, len(input_filters(model)))
+    assert features.shape == (2 + -(-units // 10) * 30, 2 + min(units, 10) * 30)  # 28x28 (kernels enlarged), 10 a row
     metrics = read_card_metrics(out / "README.md")
     assert metrics == returned
     train, train_labels = mnist_train[0][:TRAIN_SUBSET], mnist_train[1][:TRAIN_SUBSET]

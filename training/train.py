@@ -39,6 +39,7 @@ from autoencoders.augment import random_warp
 from autoencoders.cards import build_model_card
 from autoencoders.data import DEFAULT_DATASET
 from autoencoders.evaluate import evaluate, score_images
+from autoencoders.features import input_filters
 from autoencoders.model import evaluating
 from autoencoders.noise import corrupt
 from training.atomic import commit_dir, fresh_staging
@@ -50,6 +51,7 @@ from training.publish import push_folder, retry_command
 
 CARD_SAMPLES = 64
 CARD_DIGITS = 16
+CARD_FEATURES = 100  # first-layer units drawn on the card, 10 a row as in Ng's notes
 
 
 # ---------------------------------------------------------------------------- training
@@ -113,6 +115,14 @@ def reconstruction_grid(model: AutoEncoder, images: Tensor) -> Tensor:
     with evaluating(model):
         reconstructions = model.reconstruct(originals.to(model.latent_mean.device)).cpu()
     return make_grid(torch.cat([originals.cpu(), reconstructions]), nrow=len(images), pad_value=1)
+
+
+def feature_grid(model: AutoEncoder) -> Tensor:
+    """The first `CARD_FEATURES` first-layer filters, 10 a row; a convolution's small kernels are
+    enlarged pixel for pixel to about digit size."""
+    filters = input_filters(model)[:CARD_FEATURES].cpu()
+    scale = max(1, 28 // filters.shape[-1])
+    return make_grid(filters.repeat_interleave(scale, dim=-1).repeat_interleave(scale, dim=-2), nrow=10, pad_value=1)
 
 
 def log_image(accelerator: Accelerator, name: str, grid: Tensor, step: int) -> None:
@@ -255,6 +265,8 @@ def write_output_folder(
     with torch.no_grad():
         samples = model.sample(CARD_SAMPLES, generator=torch.Generator(device).manual_seed(0)).cpu()
     save_image(make_grid(samples, nrow=8, pad_value=1), staging / "samples.png")
+    save_image(feature_grid(model), staging / "features.png")
+    images["What the first layer's units look for (grey 0, white positive, black negative)"] = "features.png"
     if model.config.noise:
         clean = splits.test[:CARD_DIGITS].float() / 255
         noisy = corrupt(clean, "masking", 0.25, torch.Generator().manual_seed(0))
