@@ -40,6 +40,7 @@ from autoencoders.cards import build_model_card
 from autoencoders.data import DEFAULT_DATASET
 from autoencoders.evaluate import evaluate, score_images
 from autoencoders.features import input_filters
+from autoencoders.metrics import CROP
 from autoencoders.model import evaluating
 from autoencoders.noise import corrupt
 from training.atomic import commit_dir, fresh_staging
@@ -119,9 +120,9 @@ def reconstruction_grid(model: AutoEncoder, images: Tensor) -> Tensor:
 
 def feature_grid(model: AutoEncoder) -> Tensor:
     """The first `CARD_FEATURES` first-layer filters, 10 a row; a convolution's small kernels are
-    enlarged pixel for pixel to about digit size."""
+    enlarged pixel for pixel to the size of a digit's crop."""
     filters = input_filters(model)[:CARD_FEATURES].cpu()
-    scale = max(1, 28 // filters.shape[-1])
+    scale = max(1, CROP // filters.shape[-1])
     return make_grid(filters.repeat_interleave(scale, dim=-1).repeat_interleave(scale, dim=-2), nrow=10, pad_value=1)
 
 
