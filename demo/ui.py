@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 import os
 import random
@@ -36,6 +37,14 @@ CANVAS = 280  # sketchpad pixels: 10x MNIST's 28, small enough to upload on ever
 GALLERY_SCALE = 8  # gallery digits go onto the sketchpad 8x enlarged, black on white like a drawing
 POOL = {"concurrency_id": "models", "concurrency_limit": WORKERS}  # every model event shares the workers
 LIVE = {"trigger_mode": "always_last", "show_progress": "hidden", **POOL}  # only the latest pending call runs
+# Frontend js for live events with sliders: send each slider's position as its range input shows it
+# when the call leaves. Under load, Gradio 6.31's frontend hands an event the position of a key press
+# or drag step several steps old, and may send such old positions after the newest one, so the view
+# would settle on a position the slider no longer shows.
+SLIDERS_AS_SHOWN = """(...values) => %s.map((id, i) => {
+    const range = id && document.querySelector(`#${id} input[type=range]`);
+    return range ? Number(range.value) : values[i];
+})"""
 CSS = ".pixels img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }"
 LAUNCH_OPTIONS: dict[str, Any] = {
     "max_file_size": "2mb",  # a 280x280 sketch is ~10 kB and an MNIST digit under 1 kB: 2 MB is ample
@@ -67,6 +76,17 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise gr.Error("Sorry, that input could not be processed. Try another drawing.", print_exception=False) from None
 
     return wrapper
+
+
+def live_event(fn: Callable[..., Any], inputs: list[gr.Component], outputs: list[gr.Component]) -> dict[str, Any]:
+    """The arguments of an event that follows the user's input live (`LIVE`); where `inputs` hold
+    sliders, with `SLIDERS_AS_SHOWN` reading their positions from the page (each needs an elem_id)."""
+    unnamed = [block.label for block in inputs if isinstance(block, gr.Slider) and not block.elem_id]
+    if unnamed:
+        raise ValueError(f"every slider of a live event needs an elem_id: {unnamed}")
+    ids = [block.elem_id if isinstance(block, gr.Slider) else None for block in inputs]
+    js = SLIDERS_AS_SHOWN % json.dumps(ids) if any(ids) else None
+    return {"fn": fn, "inputs": inputs, "outputs": outputs, "js": js, **LIVE}
 
 
 def sketch_of(digit: np.ndarray) -> dict[str, Any]:
@@ -149,7 +169,7 @@ def pick_into(picker: gr.Gallery, gallery: Digits, sketch: gr.Sketchpad, args: d
         """The gallery digit clicked, as a sketch."""
         return sketch_of(gallery.images[int(evt.index)])
 
-    picker.select(pick, None, sketch, api_visibility="private").then(api_visibility="private", **args, **LIVE)
+    picker.select(pick, None, sketch, api_visibility="private").then(api_visibility="private", **args)
 
 
 def reconstruct_tab(endpoints: Endpoints) -> None:
@@ -168,9 +188,9 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
                               x_title="code unit")
             details = gr.Markdown("Draw a digit: every stroke updates the reconstruction.", label="Errors")
     clear.add([sketch, seen, output, code])
-    args = {"fn": friendly(endpoints.reconstruct), "inputs": [sketch, variant], "outputs": [seen, output, code, details]}
-    sketch.change(api_name="reconstruct", **args, **LIVE)
-    variant.input(api_visibility="private", **args, **LIVE)
+    args = live_event(friendly(endpoints.reconstruct), [sketch, variant], [seen, output, code, details])
+    sketch.change(api_name="reconstruct", **args)
+    variant.input(api_visibility="private", **args)
 
 
 def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
@@ -187,10 +207,10 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
                     for i, label in enumerate(("Clean", "Noisy", "Denoising AE", "Deep AE"))
                 ]
             details = gr.Markdown("Pick or draw a digit, then move the noise slider.", label="PSNR")
-    args = {"fn": friendly(endpoints.denoise), "inputs": [sketch, corruption, level], "outputs": [*images, details]}
-    sketch.change(api_name="denoise", **args, **LIVE)
-    level.input(api_visibility="private", **args, **LIVE)
-    corruption.input(api_visibility="private", **args, **LIVE)
+    args = live_event(friendly(endpoints.denoise), [sketch, corruption, level], [*images, details])
+    sketch.change(api_name="denoise", **args)
+    level.input(api_visibility="private", **args)
+    corruption.input(api_visibility="private", **args)
 
     pick_into(picker, gallery, sketch, args)
 
@@ -200,7 +220,8 @@ def generate_tab(endpoints: Endpoints) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             variant = variant_radio(endpoints.variants, "vae")
-            axes = [gr.Slider(-AXIS_RANGE, AXIS_RANGE, value=0, step=0.1, label=f"Axis {i + 1} (SD)") for i in range(AXES)]
+            axes = [gr.Slider(-AXIS_RANGE, AXIS_RANGE, value=0, step=0.1, label=f"Axis {i + 1} (SD)",
+                              elem_id=f"axis-{i + 1}") for i in range(AXES)]
             with gr.Row():
                 random_button = gr.Button("Random sample", variant="primary", elem_id="random-sample")
                 reset_button = gr.Button("Reset")
@@ -209,10 +230,10 @@ def generate_tab(endpoints: Endpoints) -> None:
             details = gr.Markdown(start_caption, label="Caption")
             grid = digit_image("Random samples", value=endpoints.sample_grid("vae", 0))
             more = gr.Button("New samples")
-    args = {"fn": with_axis_parameters(friendly(endpoints.generate)), "inputs": [variant, *axes], "outputs": [image, details]}
-    variant.input(api_name="generate", **args, **LIVE)
+    args = live_event(with_axis_parameters(friendly(endpoints.generate)), [variant, *axes], [image, details])
+    variant.input(api_name="generate", **args)
     for axis in axes:
-        axis.input(api_visibility="private", **args, **LIVE)
+        axis.input(api_visibility="private", **args)
 
     @friendly
     def random_sample(variant: str) -> list[Any]:
@@ -245,14 +266,14 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
             picker = digit_gallery(gallery, elem_id="interpolate-gallery")
         with gr.Column(scale=2):
             variant = variant_radio(endpoints.variants, "vae")
-            steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
+            steps = gr.Slider(2, 16, value=8, step=1, label="Steps", elem_id="steps")
             strip = digit_image("From A to B", elem_id="interpolation")
             details = gr.Markdown("Draw or pick two digits.", label="Caption")
-    args = {"fn": friendly(endpoints.interpolate), "inputs": [sketch_a, sketch_b, variant, steps], "outputs": [strip, details]}
-    sketch_a.change(api_name="interpolate", **args, **LIVE)
-    sketch_b.change(api_visibility="private", **args, **LIVE)
-    variant.input(api_visibility="private", **args, **LIVE)
-    steps.input(api_visibility="private", **args, **LIVE)
+    args = live_event(friendly(endpoints.interpolate), [sketch_a, sketch_b, variant, steps], [strip, details])
+    sketch_a.change(api_name="interpolate", **args)
+    sketch_b.change(api_visibility="private", **args)
+    variant.input(api_visibility="private", **args)
+    steps.input(api_visibility="private", **args)
 
     @friendly
     def fill(which: str, evt: gr.SelectData) -> tuple[Any, Any, str]:
@@ -261,7 +282,7 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
         return (sketch, gr.skip(), "B") if which == "A" else (gr.skip(), sketch, "A")
 
     picker.select(fill, target, [sketch_a, sketch_b, target], api_visibility="private").then(
-        api_visibility="private", **args, **LIVE
+        api_visibility="private", **args
     )
 
 
@@ -275,13 +296,13 @@ def latent_map_tab(endpoints: Endpoints) -> None:
             )
         with gr.Column(scale=2):
             x = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="x (SD along the 1st axis)", elem_id="map-x")
-            y = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="y (SD along the 2nd axis)")
+            y = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="y (SD along the 2nd axis)", elem_id="map-y")
             digit = digit_image("Decoded at the ring", height=200, value=start_digit, elem_id="map-digit")
             details = gr.Markdown(start_caption, label="Caption")
-    args = {"fn": friendly(endpoints.latent_map), "inputs": [variant, x, y], "outputs": [atlas, digit, details]}
-    variant.input(api_name="latent_map", **args, **LIVE)
+    args = live_event(friendly(endpoints.latent_map), [variant, x, y], [atlas, digit, details])
+    variant.input(api_name="latent_map", **args)
     for slider in (x, y):
-        slider.input(api_visibility="private", **args, **LIVE)
+        slider.input(api_visibility="private", **args)
 
     @friendly
     def choose(variant: str, evt: gr.SelectData) -> list[Any]:
@@ -303,9 +324,9 @@ def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
             variant = variant_radio(endpoints.variants, "deep")
             grid = digit_image("What the first layer's units look for", height=400, value=start_grid, elem_id="features")
             details = gr.Markdown(start_caption, label="Caption", elem_id="features-caption")
-    args = {"fn": friendly(endpoints.features), "inputs": [sketch, variant], "outputs": [grid, details]}
-    sketch.change(api_name="features", **args, **LIVE)
-    variant.input(api_visibility="private", **args, **LIVE)
+    args = live_event(friendly(endpoints.features), [sketch, variant], [grid, details])
+    sketch.change(api_name="features", **args)
+    variant.input(api_visibility="private", **args)
     pick_into(picker, gallery, sketch, args)
 
 

@@ -148,6 +148,22 @@ def test_api_names_are_stable(client):
     assert [p["parameter_name"] for p in named["/generate"]["parameters"]] == ["variant"] + [f"axis_{i}" for i in range(1, 9)]
 
 
+def test_live_events_read_their_sliders_from_the_page(space):
+    import gradio as gr
+
+    from demo.ui import live_event
+
+    sliders = {block._id: block.elem_id for block in space.blocks.values() if isinstance(block, gr.Slider)}
+    live = [fn for fn in space.fns.values() if fn.trigger_mode == "always_last"]
+    fed_by_sliders = [fn for fn in live if any(block._id in sliders for block in fn.inputs)]
+    assert len(fed_by_sliders) == 21  # every live event of denoise (4), generate (9), interpolate (5), latent map (3)
+    for fn in fed_by_sliders:
+        assert fn.js and all(f'"{sliders[block._id]}"' in fn.js for block in fn.inputs if block._id in sliders)
+    assert not any(fn.js for fn in live if fn not in fed_by_sliders)
+    with pytest.raises(ValueError, match="elem_id"):
+        live_event(print, [gr.Slider()], [])
+
+
 def test_reconstructions_of_real_digits_are_close(client, sketches, test_digits):
     errors = {name: [] for name in VARIANTS}
     for path, original in zip(sketches, test_digits[0]):
