@@ -14,11 +14,14 @@ import json
 import logging
 import os
 import random
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
+from gradio import processing_utils
 from PIL import Image
 
 from autoencoders.config import CORRUPTIONS
@@ -132,10 +135,38 @@ def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
     return pad
 
 
+def written_once(image: gr.Image) -> gr.Image:
+    """`image`, writing each distinct picture it shows to Gradio's cache once, whole (PNG only).
+
+    Gradio 6.31 rewrites an output image's cache file in place whenever the same picture is returned
+    again (the clean digit on every move of the noise slider, the latent map on every move of its
+    sliders), so a browser fetching it meanwhile can get a truncated file. Here a picture already
+    cached only has its ctime renewed (by which the cache ages files), and a new one is renamed into place."""
+    postprocess = image.postprocess
+
+    def write_once(value: Any) -> Any:
+        if not (isinstance(value, np.ndarray) and value.dtype == np.uint8):
+            return postprocess(value)
+        png = processing_utils.encode_pil_to_bytes(Image.fromarray(value), "png")
+        path = Path(image.GRADIO_CACHE) / processing_utils.hash_bytes(png) / "image.png"
+        if path.exists():
+            stat = path.stat()
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ctime only: the ETag stays
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{uuid.uuid4().hex}.partial")
+            partial.write_bytes(png)
+            os.replace(partial, path)
+        return postprocess(str(path))
+
+    image.postprocess = write_once  # type: ignore[method-assign]
+    return image
+
+
 def digit_image(label: str, height: int = 150, **kwargs: Any) -> gr.Image:
     """An output for exact digit pixels: PNG (not WebP), shown enlarged without smoothing."""
-    return gr.Image(label=label, format="png", type="numpy", image_mode="L", elem_classes="pixels",
-                    height=height, min_width=80, buttons=["download"], **kwargs)
+    return written_once(gr.Image(label=label, format="png", type="numpy", image_mode="L", elem_classes="pixels",
+                                 height=height, min_width=80, buttons=["download"], **kwargs))
 
 
 def variant_radio(variants: list[str], value: str, extra: list[str] | None = None, elem_id: str | None = None) -> gr.Radio:
@@ -291,9 +322,9 @@ def latent_map_tab(endpoints: Endpoints) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             variant = variant_radio(endpoints.variants, "deep")
-            atlas = gr.Image(
+            atlas = written_once(gr.Image(
                 start_map, label="Click anywhere on the map", format="png", interactive=False, buttons=[], elem_id="latent-map"
-            )
+            ))
         with gr.Column(scale=2):
             x = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="x (SD along the 1st axis)", elem_id="map-x")
             y = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="y (SD along the 2nd axis)", elem_id="map-y")

@@ -3,7 +3,10 @@ crash, never a traceback), the limits are set, and concurrent clients get answer
 The full 50 clients x 20 calls run is `benchmarks/space_latency.py`; a smaller one runs here."""
 
 import json
+import threading
+from pathlib import Path
 
+import gradio as gr
 import httpx
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ from PIL import Image
 
 from benchmarks.space_latency import run_load, write_sketches
 from demo.preprocess import MAX_PIXELS
-from demo.ui import LAUNCH_OPTIONS, QUEUE_SIZE, WORKERS
+from demo.ui import LAUNCH_OPTIONS, QUEUE_SIZE, WORKERS, written_once
 
 GENERIC = "has not enabled verbose error reporting"
 
@@ -189,6 +192,34 @@ def test_limits_are_set_on_purpose(space):
     assert {fn.concurrency_limit for fn in model_events} == {WORKERS}
     assert space._queue.event_queue_per_concurrency_id["models"].concurrency_limit == WORKERS
     assert Image.MAX_IMAGE_PIXELS * 2 == MAX_PIXELS  # PIL refuses larger images before decoding them
+
+
+def test_a_picture_shown_again_is_never_rewritten_while_a_browser_may_read_it():
+    """Gradio 6.31 rewrites a cached output image in place when the same picture comes back (the clean
+    digit on every noise-slider move): a reader meanwhile got truncated files (the server logged
+    "Response content longer than Content-Length" under fast slider moves)."""
+    image = written_once(gr.Image(format="png", type="numpy", image_mode="L"))
+    digit = (np.random.default_rng(0).random((280, 280)) * 255).astype(np.uint8)
+    path = Path(image.postprocess(digit).path)
+    before = path.stat()
+    sizes, done = [], threading.Event()
+
+    def read_while_shown_again() -> None:
+        while not done.is_set():
+            sizes.append(len(path.read_bytes()))
+
+    reader = threading.Thread(target=read_while_shown_again)
+    reader.start()
+    for _ in range(300):
+        assert image.postprocess(digit).path == str(path)
+    done.set()
+    reader.join()
+    after = path.stat()
+    assert sizes and set(sizes) == {before.st_size}
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert np.array_equal(np.asarray(Image.open(path)), digit)
+    assert image.postprocess(255 - digit).path != str(path)
+    assert not list(path.parent.glob("*.partial"))
 
 
 @pytest.mark.parametrize("kind", ["gradio_client", "http"])
