@@ -34,6 +34,7 @@ from autoencoders.config import CORRUPTIONS  # noqa: E402
 from autoencoders.data import load_images  # noqa: E402
 from autoencoders.evaluate import DENOISING_LEVELS, denoising_key, evaluate, noisy_batches  # noqa: E402
 from autoencoders.metrics import psnr  # noqa: E402
+from autoencoders.model import SAMPLE_SOURCES  # noqa: E402
 from benchmarks.digit_classifier import predict, sample_quality, train_classifier  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
@@ -84,7 +85,7 @@ def sample_rows(models: dict[str, AutoEncoder], train, test) -> tuple[float, lis
     accuracy = (predicted == test[1]).double().mean().item()
     rows = []
     for name, model in models.items():
-        for source in ("mixture", "prior") if model.is_variational else ("mixture",):
+        for source in SAMPLE_SOURCES if model.is_variational else ("mixture",):  # only a VAE has a prior
             with torch.no_grad():
                 samples = model.eval().sample(NUM_SAMPLES, torch.Generator().manual_seed(0), source=source)
             rows.append({"model": name, "source": source, **sample_quality(classifier, samples)})
