@@ -1,9 +1,23 @@
 """Classic autoencoders (simple, deep, denoising, sparse, conv, VAE) that load and save like any
-Hugging Face model."""
+Hugging Face model, built from parts anyone can register."""
 
 from .config import AutoEncoderConfig
-from .model import AutoEncoder, AutoEncoderOutput, CheckpointError
+from .hub import CheckpointError
+from .model import AutoEncoder, AutoEncoderOutput
+from .parts import Bottleneck, Decoder, Encoder, PartSpec, register, registered
 from .variants import VARIANTS
 
-__all__ = ["AutoEncoder", "AutoEncoderConfig", "AutoEncoderOutput", "CheckpointError", "VARIANTS"]
-__version__ = "0.1.0"
+__all__ = [
+    "VARIANTS",
+    "AutoEncoder",
+    "AutoEncoderConfig",
+    "AutoEncoderOutput",
+    "Bottleneck",
+    "CheckpointError",
+    "Decoder",
+    "Encoder",
+    "PartSpec",
+    "register",
+    "registered",
+]
+__version__ = "0.2.0"

@@ -1,21 +1,21 @@
-"""Bottlenecks: what happens to the encoder's features before they become the code.
+"""The built-in bottlenecks, registered as parts exactly as a user's part is.
 
 - plain: the features are the code.
 - sparse: sigmoid activations whose batch-average activation rho_hat is penalised
   (`log`: the tutorial's sum log(1 + rho_hat^2); `l1`: sum rho_hat, the mean absolute activation;
   `kl`: Ng's sum KL(rho || rho_hat_j)).
 - variational: mean and log-variance, a reparameterised sample in training, KL to N(0, I).
-
-Each returns `(code, penalty)` where `penalty` is the unweighted term the model adds to the loss.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from .config import AutoEncoderConfig, SPARSITY_PENALTIES, check_choice
+from .checks import check_choice
+from .parts import Bottleneck, register
 
+SPARSITY_PENALTIES = ("log", "l1", "kl")
 _EPS = 1e-6
 
 
@@ -40,53 +40,80 @@ def gaussian_kl(mean: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mean.square() + logvar.exp() - 1 - logvar).sum(dim=1)
 
 
-class PlainBottleneck(nn.Module):
-    expansion = 1
-
-    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
-        return features, features.new_zeros(())
+@register("plain")
+class PlainBottleneck(Bottleneck):
+    """The encoder's features are the code; no loss of its own."""
 
     def code(self, features: Tensor) -> Tensor:
         return features
 
 
-class SparseBottleneck(nn.Module):
-    expansion = 1
+@register("sparse")
+class SparseBottleneck(Bottleneck):
+    """Sigmoid units whose average activation over the batch is pushed towards sparsity."""
 
-    def __init__(self, penalty: str, target: float) -> None:
-        super().__init__()
-        self.penalty, self.target = penalty, target
+    statistic_names = {"mean_activation": "Mean activation of the code's sigmoid units"}
 
-    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
+    def __init__(
+        self, latent_dim: int, sparsity_penalty: str = "kl", sparsity_weight: float = 3.0, sparsity_target: float = 0.05
+    ) -> None:
+        super().__init__(latent_dim)
+        check_choice("sparsity penalty", sparsity_penalty, SPARSITY_PENALTIES)
+        if not 0.0 < sparsity_target < 1.0:
+            raise ValueError(f"sparsity_target must be in (0, 1), got {sparsity_target}")
+        self.penalty, self.weight, self.target = sparsity_penalty, float(sparsity_weight), float(sparsity_target)
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        return {"sparsity": self.weight}
+
+    def forward(self, features: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         activations = torch.sigmoid(features)
-        return activations, sparsity_penalty(self.penalty, activations.mean(dim=0), self.target)
+        return activations, {"sparsity": sparsity_penalty(self.penalty, activations.mean(dim=0), self.target)}
 
     def code(self, features: Tensor) -> Tensor:
         return torch.sigmoid(features)
 
+    def image_statistics(self, features: Tensor) -> dict[str, Tensor]:
+        return {"mean_activation": torch.sigmoid(features).mean(dim=1)}
 
-class VariationalBottleneck(nn.Module):
-    """The encoder emits 2 x latent_dim features: mean and log-variance."""
 
-    expansion = 2
+@register("variational")
+class VariationalBottleneck(Bottleneck):
+    """The encoder emits 2 x latent_dim features: mean and log-variance of q(z|x)."""
 
-    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
+    has_prior = True
+    statistic_names = {"kl": "KL(q(z|x) || N(0, I)) per image"}
+
+    def __init__(self, latent_dim: int, kl_weight: float = 1.0) -> None:
+        super().__init__(latent_dim)
+        if kl_weight < 0:
+            raise ValueError(f"kl_weight must not be negative, got {kl_weight}")
+        self.kl_weight = float(kl_weight)
+
+    @property
+    def in_features(self) -> int:
+        return 2 * self.latent_dim
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        return {"kl": self.kl_weight}
+
+    def forward(self, features: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         mean, logvar = self.moments(features)
         code = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if self.training else mean
-        return code, gaussian_kl(mean, logvar).mean()
+        return code, {"kl": gaussian_kl(mean, logvar).mean()}
 
     def code(self, features: Tensor) -> Tensor:
         return self.moments(features)[0]
+
+    def image_statistics(self, features: Tensor) -> dict[str, Tensor]:
+        return {"kl": gaussian_kl(*self.moments(features))}
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+        return torch.randn(n, self.latent_dim, generator=generator, device=device)
 
     @staticmethod
     def moments(features: Tensor) -> tuple[Tensor, Tensor]:
         mean, logvar = features.chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
-
-
-def build_bottleneck(config: AutoEncoderConfig) -> nn.Module:
-    if config.bottleneck == "sparse":
-        return SparseBottleneck(config.sparsity_penalty, config.sparsity_target)
-    if config.bottleneck == "variational":
-        return VariationalBottleneck()
-    return PlainBottleneck()

@@ -1,8 +1,9 @@
-"""Image sources -> one uint8 tensor [N, C, H, W] plus int64 labels [N].
+"""Image sources -> one uint8 tensor [N, C, H, W], int64 labels [N] and the padding added.
 
 Sources: a local folder of IDX files (gzipped or not, laid out like the MNIST distribution), local
 parquet files or an image folder (through `datasets`), or a Hub dataset id (default `ylecun/mnist`).
-Images are padded to 32x32 as in the tutorial. Splits: `train`, `val` (a fixed, seeded slice of the
+Images are padded to 32x32 as in the tutorial, and the padding is recorded (`ImageSplit.padding`) so
+that the metrics score the images, not the border. Splits: `train`, `val` (a fixed, seeded slice of the
 official training set that `train` then excludes) and `test` (the official test split).
 
 The whole set is small (MNIST is 60 MB as uint8), so training slices batches from this one tensor
@@ -12,13 +13,17 @@ on the training device instead of pushing images one at a time through a DataLoa
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .checks import check_choice
 
 SPLITS = ("train", "val", "test")
 DEFAULT_DATASET = "ylecun/mnist"
@@ -28,6 +33,28 @@ IMAGE_SIZE = 32
 _IDX_MAGIC = {2049: 1, 2051: 3}  # labels: 1 dimension; images: 3 dimensions
 _IDX_PREFIXES = {"train": ("train",), "test": ("t10k", "test")}
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+# sha256 of the canonical MNIST test images, gzipped and not: a local folder holding them is MNIST
+_MNIST_TEST_IMAGES = {
+    "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+}
+
+
+class ImageSplit(NamedTuple):
+    """One split: uint8 images [N, C, H, W], int64 labels [N] (-1 where unknown), and the padding
+    [top, bottom, left, right] that was added around the stored images."""
+
+    images: Tensor
+    labels: Tensor
+    padding: list[int]
+
+
+def as_float(images: Tensor) -> Tensor:
+    """uint8 pixels -> float32 in [0, 1]; floating-point images pass through unchanged. The one
+    place pixels become numbers, for the model, the metrics and the training loop alike."""
+    if images.dtype == torch.uint8:
+        return images.float().div_(255)
+    return images if images.is_floating_point() else images.float()
 
 
 def load_images(
@@ -36,13 +63,12 @@ def load_images(
     *,
     size: int | None = IMAGE_SIZE,
     val_size: int = VAL_SIZE,
-) -> tuple[Tensor, Tensor]:
-    """Load one split as (uint8 images [N, C, size, size], int64 labels [N]).
+) -> ImageSplit:
+    """Load one split as uint8 images [N, C, size, size], int64 labels [N] and the padding added.
 
-    `size=None` keeps the stored size. Labels are -1 where the source has none.
+    `size=None` keeps the stored size (no padding). Labels are -1 where the source has none.
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    check_choice("split", split, SPLITS)
     images, labels = _load_official_split(source, "test" if split == "test" else "train")
     if split != "test":
         if not 0 < val_size < len(images):
@@ -50,22 +76,42 @@ def load_images(
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(VAL_SEED))
         keep = order[:val_size] if split == "val" else order[val_size:].sort().values
         images, labels = images[keep], labels[keep]
-    return (pad_images(images, size) if size is not None else images), labels
+    if size is None:
+        return ImageSplit(images, labels, [0, 0, 0, 0])
+    return ImageSplit(pad_images(images, size), labels, padding_to(images.shape[-2:], size))
+
+
+def padding_to(shape: tuple[int, ...] | torch.Size, size: int = IMAGE_SIZE) -> list[int]:
+    """[top, bottom, left, right] that centres an image of `shape` (H, W) in size x size."""
+    height, width = shape[-2:]
+    if height > size or width > size:
+        raise ValueError(f"images are {height}x{width}, larger than the {size}x{size} the models expect")
+    top, left = (size - height) // 2, (size - width) // 2
+    return [top, size - height - top, left, size - width - left]
 
 
 def pad_images(images: Tensor, size: int = IMAGE_SIZE) -> Tensor:
     """Zero-pad [N, C, H, W] images symmetrically to size x size (28x28 MNIST -> 32x32)."""
-    height, width = images.shape[-2:]
-    if height > size or width > size:
-        raise ValueError(f"images are {height}x{width}, larger than the {size}x{size} the models expect")
-    top, left = (size - height) // 2, (size - width) // 2
-    return F.pad(images, (left, size - width - left, top, size - height - top))
+    top, bottom, left, right = padding_to(images.shape, size)
+    return F.pad(images, (left, right, top, bottom))
+
+
+def dataset_id(source: str | Path) -> str:
+    """The dataset a model card names: a Hub id as it is, `ylecun/mnist` for a local copy of the
+    canonical MNIST files, else the local folder's or file's name."""
+    path = Path(source)
+    if not path.exists():
+        return str(source)
+    for candidate in sorted(path.glob("t10k-images*")) if path.is_dir() else []:
+        if hashlib.sha256(candidate.read_bytes()).hexdigest() in _MNIST_TEST_IMAGES:
+            return DEFAULT_DATASET
+    return path.resolve().name
 
 
 def read_idx(path: str | Path) -> np.ndarray:
     """Read one IDX file (optionally gzipped), checking its magic number and its length."""
     path = Path(path)
-    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     if len(raw) < 8:
         raise ValueError(f"{path}: not an IDX file (only {len(raw)} bytes)")
     magic = int.from_bytes(raw[:4], "big")

@@ -1,8 +1,9 @@
 """Evaluation of a trained autoencoder, shared by the training script, the benchmarks and the tests.
 
 `evaluate` is the full test report a model card shows: reconstruction quality, PCA at the same code
-size, a linear probe on the codes, the VAE's KL and denoising PSNR at three levels of each
-corruption. `score_images` gives the per-image values, so that a multi-process run can gather them
+size, a linear probe on the codes, what the bottleneck reports (the VAE's KL, the sparse code's mean
+activation, a part's own statistics) and denoising PSNR at three levels of each corruption. Every
+image measure scores the region inside the model's `padding`. `score_images` gives the per-image values, so that a multi-process run can gather them
 (`accelerator.gather_for_metrics`) before averaging. Everything here is deterministic: the noise for
 the denoising measures is drawn on the CPU from a seeded generator, the same on every device.
 """
@@ -14,9 +15,9 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from .bottlenecks import VariationalBottleneck, gaussian_kl
 from .config import CORRUPTIONS
-from .metrics import as_float, image_errors, linear_probe_accuracy, pca_baseline, psnr
+from .data import as_float
+from .metrics import image_errors, linear_probe_accuracy, pca_baseline, psnr
 from .model import AutoEncoder, evaluating
 from .noise import corrupt
 
@@ -31,15 +32,15 @@ def denoising_key(stage: str, kind: str, level: float) -> str:
 
 def score_images(model: AutoEncoder, images: Tensor, batch_size: int = BATCH_SIZE) -> dict[str, Tensor]:
     """Per image, on the model's device: `squared_error`, `bce`, `psnr` of the deterministic
-    reconstruction (no noise, the VAE decodes its mean) and, for a VAE, `kl` to the prior."""
-    device = model.latent_mean.device
+    reconstruction (no noise, the VAE decodes its mean) and the bottleneck's `image_statistics`
+    (a VAE: `kl` to the prior)."""
+    device, padding = model.latent_mean.device, model.config.padding
     batches = []
     with evaluating(model):
         for start in range(0, len(images), batch_size):
             batch = as_float(images[start : start + batch_size].to(device))
-            scores = image_errors(batch, model.reconstruct(batch))
-            if model.is_variational:
-                scores["kl"] = gaussian_kl(*VariationalBottleneck.moments(model.encoder(batch)))
+            scores = image_errors(batch, model.reconstruct(batch), padding)
+            scores.update(model.image_statistics(batch))
             batches.append(scores)
     return {name: torch.cat([scores[name] for scores in batches]) for name in batches[0]}
 
@@ -64,15 +65,15 @@ def denoising_psnr(
 ) -> dict[str, float]:
     """Mean PSNR against the clean images of the corrupted input (`psnr_noisy_<kind>_<level>`) and of
     the model's reconstruction of it (`psnr_denoised_<kind>_<level>`), for every corruption and level."""
-    device = model.latent_mean.device
+    device, padding = model.latent_mean.device, model.config.padding
     results = {}
     with evaluating(model):
         for kind in CORRUPTIONS:
             for level in levels:
                 noisy_psnr, denoised_psnr = [], []
                 for clean, noisy in noisy_batches(images, kind, level, seed, batch_size):
-                    noisy_psnr.append(psnr(clean, noisy))
-                    denoised_psnr.append(psnr(clean, model.reconstruct(noisy.to(device)).cpu()))
+                    noisy_psnr.append(psnr(clean, noisy, padding))
+                    denoised_psnr.append(psnr(clean, model.reconstruct(noisy.to(device)).cpu(), padding))
                 results[denoising_key("noisy", kind, level)] = torch.cat(noisy_psnr).mean().item()
                 results[denoising_key("denoised", kind, level)] = torch.cat(denoised_psnr).mean().item()
     return results
@@ -90,21 +91,21 @@ def evaluate(
 ) -> dict[str, float]:
     """The test report of a model card, as metric name -> value.
 
-    `squared_error` (per image, 28x28 crop), `bce` (per pixel), `psnr`; `kl` for a VAE;
+    `squared_error` (per image, inside the padding), `bce` (per pixel), `psnr`; the bottleneck's
+    per-image statistics (averaged) and its statistics over the set of test codes;
     `pca_squared_error`, `pca_bce`, `pca_psnr` for PCA with as many components as the code has
     units, fitted on the training images; `linear_probe_accuracy` of a logistic regression fitted on
     the training codes (when the labels are known); the denoising PSNRs of `denoising_psnr`.
     """
     scores = score_images(model, test_images, batch_size)
     results = {name: values.mean().item() for name, values in scores.items()}
-    pca = pca_baseline(train_images.cpu(), test_images.cpu(), model.config.latent_dim)
+    test_codes = model.encode_in_batches(test_images, batch_size)
+    results.update(model.bottleneck.set_statistics(test_codes))
+    pca = pca_baseline(train_images.cpu(), test_images.cpu(), model.config.latent_dim, model.config.padding)
     results.update({f"pca_{name}": value for name, value in pca.items()})
     if bool((train_labels >= 0).all()) and bool((test_labels >= 0).all()):
         results["linear_probe_accuracy"] = linear_probe_accuracy(
-            model.encode_in_batches(train_images, batch_size),
-            train_labels,
-            model.encode_in_batches(test_images, batch_size),
-            test_labels,
+            model.encode_in_batches(train_images, batch_size), train_labels, test_codes, test_labels
         )
     results.update(denoising_psnr(model, test_images, seed=seed, batch_size=batch_size))
     return results

@@ -2,44 +2,33 @@
 responds to given images (the view of the learned features in Ng's sparse-autoencoder notes).
 
 A unit of the first layer computes a weighted sum of the input pixels, so its weights, laid out like
-the input, are the pattern that excites it most: strokes, blobs and edges in a trained model.
+the input, are the pattern that excites it most: strokes, blobs and edges in a trained model. The
+encoder says what its first layer is (`Encoder.input_filters`); one without such a layer says so.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from .metrics import CROP, center_crop
+from .metrics import unpad
 from .model import AutoEncoder, evaluating
 
-_LAYERS = (nn.Linear, nn.Conv2d)
 
-
-def _first_block(model: AutoEncoder) -> tuple[nn.Module, list[nn.Module]]:
-    """(the encoder's first layer, the encoder's modules up to that layer's output after its
-    normalisation and activation)."""
-    modules = list(model.encoder)
-    first = next(i for i, module in enumerate(modules) if isinstance(module, _LAYERS))
-    end = first + 1
-    while end < len(modules) and not isinstance(modules[end], (*_LAYERS, nn.Flatten)):
-        end += 1
-    return modules[first], modules[:end]
+class NoFilters(ValueError):
+    """The model's encoder has no first layer whose weights can be drawn as images."""
 
 
 def input_filters(model: AutoEncoder) -> Tensor:
     """The input pattern that excites each first-layer unit, as images [units, C, h, w] in [0, 1]:
-    0.5 is a zero weight, each unit scaled by its own largest |weight|. That is the layer's weights,
-    sign-flipped for units whose batch normalisation has a negative scale (they respond to the
-    opposite pattern). A linear layer's rows are shaped like the input and cropped to the 28x28 where
-    MNIST's digits live (the padding's weights never see ink, so they keep their random start); a
-    convolution gives its kernels."""
-    layer, block = _first_block(model)
-    weights = layer.weight.detach()
-    for norm in (m for m in block if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine):
-        weights = weights * norm.weight.detach().sign().view(-1, *([1] * (weights.ndim - 1)))
-    if isinstance(layer, nn.Linear):
-        weights = center_crop(weights.reshape(-1, *model.config.input_shape), min(CROP, model.config.image_size))
+    0.5 is a zero weight, each unit scaled by its own largest |weight|. Patterns the size of the
+    input are cut to the region inside the model's padding (the padding's weights never see ink, so
+    they keep their random start); a convolution gives its kernels."""
+    weights = model.encoder.input_filters()
+    if weights is None:
+        raise NoFilters(f"the {model.config.encoder.name} encoder has no first-layer filters to show")
+    if list(weights.shape[1:]) == model.config.input_shape:
+        weights = unpad(weights, model.config.padding)
     scale = weights.flatten(1).abs().amax(dim=1).clamp_min(torch.finfo(weights.dtype).tiny)
     return 0.5 + 0.5 * weights / scale.view(-1, 1, 1, 1)
 
@@ -47,9 +36,8 @@ def input_filters(model: AutoEncoder) -> Tensor:
 def unit_responses(model: AutoEncoder, images: Tensor) -> Tensor:
     """[B, units]: each first-layer unit's output for each image (uint8, or floats in [0, 1]), after
     its normalisation and activation, in eval mode; a convolution's averaged over positions."""
-    _, block = _first_block(model)
     with evaluating(model):
-        outputs = model._prepare(images.to(model.latent_mean.device))
-        for module in block:
-            outputs = module(outputs)
-    return outputs.flatten(2).mean(dim=2) if outputs.ndim == 4 else outputs
+        responses = model.encoder.first_layer_responses(model._prepare(images.to(model.latent_mean.device)))
+    if responses is None:
+        raise NoFilters(f"the {model.config.encoder.name} encoder has no first-layer units to measure")
+    return responses

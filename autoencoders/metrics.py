@@ -1,67 +1,70 @@
-"""Evaluation measures, on the 28x28 crop where the digits live (the padding is always 0).
+"""Evaluation measures, on the region that holds the images (the padding the data loader added,
+2 pixels around MNIST's 28x28 in our 32x32, is left out: an image that arrived unpadded is scored whole).
 
-- squared error per image, summed over 784 pixels in [0, 1]: Hinton & Salakhutdinov (2006)
-  report 3.00 for their deep autoencoder and 13.87 for PCA with 30 components;
+- squared error per image, summed over the pixels (and channels) in [0, 1]: Hinton & Salakhutdinov
+  (2006) report 3.00 for their deep autoencoder and 13.87 for PCA with 30 components on MNIST;
 - binary cross-entropy per pixel (what Keras' autoencoder tutorial reports);
 - PSNR in dB (peak 1.0), per image;
 - PCA at the same code size, fitted on the training images;
 - linear-probe accuracy: a logistic regression on the codes.
+
+`padding` is [top, bottom, left, right], as `autoencoders.data.ImageSplit.padding` and the model
+config record it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
-from .model import evaluating
+from .data import as_float
 
-CROP = 28
-
-
-def as_float(images: Tensor) -> Tensor:
-    """uint8 pixels -> float in [0, 1]; float images pass through."""
-    return images.float().div(255) if images.dtype == torch.uint8 else images.float()
+NO_PADDING = (0, 0, 0, 0)
 
 
-def center_crop(images: Tensor, size: int = CROP) -> Tensor:
+def unpad(images: Tensor, padding: Sequence[int] = NO_PADDING) -> Tensor:
+    """The region of [..., H, W] images inside `padding`."""
+    top, bottom, left, right = padding
     height, width = images.shape[-2:]
-    top, left = (height - size) // 2, (width - size) // 2
-    return images[..., top : top + size, left : left + size]
+    return images[..., top : height - bottom, left : width - right]
 
 
-def squared_error_per_image(images: Tensor, reconstructions: Tensor, crop: int = CROP) -> Tensor:
-    """Sum of squared pixel errors over the crop, one value per image."""
-    diff = center_crop(as_float(images), crop) - center_crop(as_float(reconstructions), crop)
+def squared_error_per_image(images: Tensor, reconstructions: Tensor, padding: Sequence[int] = NO_PADDING) -> Tensor:
+    """Sum of squared pixel errors over the region, one value per image."""
+    diff = unpad(as_float(images), padding).float() - unpad(as_float(reconstructions), padding).float()
     return diff.square().flatten(1).sum(dim=1)
 
 
-def bce_per_pixel(images: Tensor, reconstructions: Tensor, crop: int = CROP, eps: float = 1e-7) -> Tensor:
-    """Binary cross-entropy averaged over the pixels of the crop, one value per image."""
-    target = center_crop(as_float(images), crop)
-    pred = center_crop(as_float(reconstructions), crop).clamp(eps, 1 - eps)
+def bce_per_pixel(images: Tensor, reconstructions: Tensor, padding: Sequence[int] = NO_PADDING, eps: float = 1e-7) -> Tensor:
+    """Binary cross-entropy averaged over the pixels of the region, one value per image."""
+    target = unpad(as_float(images), padding).float()
+    pred = unpad(as_float(reconstructions), padding).float().clamp(eps, 1 - eps)
     bce = -(target * pred.log() + (1 - target) * (1 - pred).log())
     return bce.flatten(1).mean(dim=1)
 
 
-def psnr(images: Tensor, reconstructions: Tensor, crop: int = CROP) -> Tensor:
+def psnr(images: Tensor, reconstructions: Tensor, padding: Sequence[int] = NO_PADDING) -> Tensor:
     """Peak signal-to-noise ratio in dB (peak 1), one value per image."""
-    mse = squared_error_per_image(images, reconstructions, crop) / crop**2
+    values = unpad(images, padding)[0].numel()
+    mse = squared_error_per_image(images, reconstructions, padding) / values
     return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
 
 
-def image_errors(images: Tensor, reconstructions: Tensor) -> dict[str, Tensor]:
+def image_errors(images: Tensor, reconstructions: Tensor, padding: Sequence[int] = NO_PADDING) -> dict[str, Tensor]:
     """Squared error, BCE per pixel and PSNR, one value per image each (what a multi-process
     evaluation gathers before averaging)."""
     return {
-        "squared_error": squared_error_per_image(images, reconstructions),
-        "bce": bce_per_pixel(images, reconstructions),
-        "psnr": psnr(images, reconstructions),
+        "squared_error": squared_error_per_image(images, reconstructions, padding),
+        "bce": bce_per_pixel(images, reconstructions, padding),
+        "psnr": psnr(images, reconstructions, padding),
     }
 
 
-def summarize(images: Tensor, reconstructions: Tensor) -> dict[str, float]:
+def summarize(images: Tensor, reconstructions: Tensor, padding: Sequence[int] = NO_PADDING) -> dict[str, float]:
     """Mean squared error per image, BCE per pixel and PSNR over a set of images."""
-    return {name: values.mean().item() for name, values in image_errors(images, reconstructions).items()}
+    return {name: values.mean().item() for name, values in image_errors(images, reconstructions, padding).items()}
 
 
 class PCA:
@@ -72,8 +75,13 @@ class PCA:
         self.shape = train_images.shape[1:]
         self.mean = data.mean(dim=0)
         centred = data - self.mean
-        _, vectors = torch.linalg.eigh(centred.T @ centred)
-        self.axes = vectors[:, -components:].flip(1)
+        if centred.shape[1] <= centred.shape[0]:  # the covariance's eigenvectors
+            _, vectors = torch.linalg.eigh(centred.T @ centred)
+            self.axes = vectors[:, -components:].flip(1)
+        else:  # more pixels than images (3x64x64): the same axes from the smaller Gram matrix
+            values, vectors = torch.linalg.eigh(centred @ centred.T)
+            top = vectors[:, -components:].flip(1)
+            self.axes = centred.T @ top / values[-components:].flip(0).clamp_min(1e-12).sqrt()
 
     def encode(self, images: Tensor) -> Tensor:
         return (as_float(images).flatten(1).double() - self.mean) @ self.axes
@@ -85,9 +93,9 @@ class PCA:
         return self.decode(self.encode(images))
 
 
-def pca_baseline(train_images: Tensor, test_images: Tensor, components: int) -> dict[str, float]:
+def pca_baseline(train_images: Tensor, test_images: Tensor, components: int, padding: Sequence[int] = NO_PADDING) -> dict[str, float]:
     """PCA fitted on the training images, scored on the test images (unclipped, as in the paper)."""
-    return summarize(test_images, PCA(train_images, components).reconstruct(test_images))
+    return summarize(test_images, PCA(train_images, components).reconstruct(test_images), padding)
 
 
 def linear_probe_accuracy(
@@ -107,15 +115,3 @@ def linear_probe_accuracy(
     with threadpool_limits(limits=1, user_api="blas"):
         probe.fit(train_codes.double().cpu().numpy(), train_labels.cpu().numpy())
         return float(probe.score(test_codes.double().cpu().numpy(), test_labels.cpu().numpy()))
-
-
-def reconstruct_in_batches(model: torch.nn.Module, images: Tensor, batch_size: int = 2048) -> tuple[Tensor, Tensor]:
-    """(reconstructions, codes) of `images` by an AutoEncoder, on the model's device, in eval mode."""
-    device = next(model.parameters()).device
-    outputs, codes = [], []
-    with evaluating(model):
-        for start in range(0, len(images), batch_size):
-            code = model.encode(images[start : start + batch_size].to(device))
-            outputs.append(model.decode(code).cpu())
-            codes.append(code.cpu())
-    return torch.cat(outputs), torch.cat(codes)

@@ -1,39 +1,33 @@
-"""`AutoEncoder`: encoder + bottleneck + decoder + reconstruction loss, built from a plain config.
+"""`AutoEncoder`: encoder + bottleneck + decoder + reconstruction loss, the network itself.
 
-It loads and saves like any Hugging Face model (`PyTorchModelHubMixin`): `config.json` holds the
-config, `model.safetensors` the weights and the fitted latent statistics. Loading is strict and
-safe: only safetensors are read (a pickle is never unpickled), unknown config keys, missing,
-unexpected or mis-shaped tensors are errors naming the file.
+The three parts come from the registry (`autoencoders.parts`) by name, or are passed built; the
+config records each as its name and arguments. The latent statistics and sampling live in
+`autoencoders.latents`, loading and saving in `autoencoders.hub`.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import safetensors
-import safetensors.torch
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
-from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
 from torch import Tensor, nn
 
-from .blocks import build_decoder, build_encoder, mlp_widths
-from .bottlenecks import build_bottleneck
-from .config import AutoEncoderConfig, RECON_LOSSES, check_choice
+from . import blocks, bottlenecks  # noqa: F401 - registers the built-in parts
+from .blocks import mlp_widths
+from .checks import check_choice
+from .config import RECON_LOSSES, AutoEncoderConfig, from_settings
+from .data import as_float
+from .hub import HubMixin
+from .latents import LatentStatistics
 from .noise import random_corruption
+from .parts import PART_KINDS, Bottleneck, Decoder, Encoder, Part, build_part
 from .variants import VARIANTS
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-SAMPLE_SOURCES = ("mixture", "prior")
+_BASES = {"encoder": Encoder, "bottleneck": Bottleneck, "decoder": Decoder}
 
 
 @contextmanager
@@ -49,21 +43,17 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-class CheckpointError(ValueError):
-    """A saved model that cannot be loaded safely and exactly: the message names the file."""
-
-
 @dataclass
 class AutoEncoderOutput:
-    """What a forward pass returns. `penalty` is unweighted (sparsity penalty or KL, 0 for plain);
-    `loss = recon_loss + weight * penalty` with the config's sparsity or KL weight. The decoder's
+    """What a forward pass returns. `terms` are the bottleneck's loss terms, unweighted;
+    `loss = recon_loss + sum(weight * term)` with the bottleneck's `loss_weights`. The decoder's
     logits are kept and the sigmoid applied only when `reconstruction` is read, which a training
     step never does."""
 
     logits: Tensor
     latent: Tensor
     recon_loss: Tensor
-    penalty: Tensor
+    terms: dict[str, Tensor]
     loss: Tensor
 
     @property
@@ -83,68 +73,91 @@ def reconstruction_loss(kind: str, logits: Tensor, target: Tensor) -> Tensor:
     return squared.sum() / batch if kind == "mse" else squared.mean().sqrt()
 
 
-class AutoEncoder(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="autoencoders",
-    license="mit",
-    tags=["autoencoder", "mnist"],
-):
-    """An autoencoder of any preset. Build one with `AutoEncoder.from_variant("deep")`."""
+class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
+    """An autoencoder of registered parts.
 
-    def __init__(self, config: AutoEncoderConfig | dict[str, Any] | None = None) -> None:
+        AutoEncoder.from_variant("deep")                                  # a preset
+        AutoEncoder(encoder="conv", bottleneck="variational", latent_dim=16, hidden_dims=[32, 64])
+        AutoEncoder(encoder=MyEncoder([1, 32, 32], 30), decoder="mlp", latent_dim=30)
+
+    Parts are given by registered name, as `{"name": ..., "args": {...}}`, or built; other keyword
+    settings are config fields or arguments of the parts that take them (`autoencoders.config`).
+    A new model is in training mode, as every `nn.Module` is; `from_pretrained` returns it in eval mode.
+    """
+
+    def __init__(self, config: AutoEncoderConfig | dict[str, Any] | None = None, **settings: Any) -> None:
         super().__init__()
-        if config is None:
-            config = AutoEncoderConfig()
-        elif isinstance(config, dict):
+        built, settings = _split_built(settings)
+        if config is not None and settings:
+            raise ValueError(f"pass either a config or settings, not both (got a config and {sorted(settings)})")
+        if isinstance(config, dict):
             config = AutoEncoderConfig.from_dict(config)
-        self.config = config
-        self.bottleneck = build_bottleneck(config)
-        self.encoder = build_encoder(config, config.latent_dim * self.bottleneck.expansion)
-        self.decoder = build_decoder(config)
-        dim = config.latent_dim
-        self.register_buffer("latent_mean", torch.zeros(dim))
-        self.register_buffer("latent_components", torch.eye(dim))
-        self.register_buffer("latent_scale", torch.ones(dim))
-        self.register_buffer("latent_fitted", torch.zeros((), dtype=torch.bool))
-        mixture = config.latent_mixture
-        self.register_buffer("mixture_weights", torch.full((mixture,), 1 / mixture))
-        self.register_buffer("mixture_means", torch.zeros(mixture, dim))
-        self.register_buffer("mixture_scales", torch.eye(dim).repeat(mixture, 1, 1))
+        if config is None:
+            config = _config_from(settings, built)
+        context = {"bottleneck": {"latent_dim": config.latent_dim}}
+        self.bottleneck = built["bottleneck"] if "bottleneck" in built else build_part("bottleneck", config.bottleneck, context["bottleneck"])
+        context["encoder"] = {"input_shape": config.input_shape, "out_features": self.bottleneck.in_features}
+        context["decoder"] = {"latent_dim": config.latent_dim, "output_shape": config.input_shape}
+        for kind in ("encoder", "decoder"):
+            setattr(self, kind, built[kind] if kind in built else build_part(kind, getattr(config, kind), context[kind]))
+        parts: dict[str, Part] = {"encoder": self.encoder, "bottleneck": self.bottleneck, "decoder": self.decoder}
+        self.config = AutoEncoderConfig(**{**config.__dict__, **{kind: part.spec for kind, part in parts.items()}})
+        self._check_shapes()
+        self.register_latent_buffers(config.latent_dim, config.latent_mixture)
+
+    def _check_shapes(self) -> None:
+        """Run two blank images through the parts once, so that parts that do not fit together fail
+        here, naming the part, rather than in the first training step."""
+        latent, shape = self.config.latent_dim, self.config.input_shape
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                features = self.encoder(torch.zeros(2, *shape))
+                expected = self.bottleneck.in_features
+                if tuple(features.shape) != (2, expected):
+                    raise ValueError(self._mismatch("encoder", f"returns features {list(features.shape)}", f"[B, {expected}]"))
+                code = self.bottleneck.code(features)
+                if tuple(code.shape) != (2, latent):
+                    raise ValueError(self._mismatch("bottleneck", f"returns codes {list(code.shape)}", f"[B, {latent}]"))
+                logits = self.decoder(code)
+                if list(logits.shape[1:]) != shape:
+                    raise ValueError(self._mismatch("decoder", f"returns {list(logits.shape)}", f"[B, {', '.join(map(str, shape))}]"))
+        finally:
+            self.train(was_training)
+
+    def _mismatch(self, kind: str, got: str, expected: str) -> str:
+        return f"the {getattr(self.config, kind).name} {kind} {got}, but this model needs {expected} (latent_dim {self.config.latent_dim}, input_shape {self.config.input_shape})"
 
     @classmethod
     def from_variant(cls, name: str, **overrides: Any) -> AutoEncoder:
-        """A preset from `VARIANTS` with config fields overridden; `depth=N` derives `hidden_dims`
-        for an MLP of N encoder layers."""
+        """A preset from `VARIANTS` with settings overridden; `depth=N` derives `hidden_dims` for an
+        MLP encoder of N layers. The preset's own settings that the chosen parts do not take are dropped."""
         check_choice("variant", name, tuple(VARIANTS))
-        values = {**VARIANTS[name], "variant": name}
+        preset = {**VARIANTS[name], "variant": name}
         depth = overrides.pop("depth", None)
-        values.update(overrides)
+        settings = {**preset, **overrides}
         if depth is not None:
-            probe = AutoEncoderConfig.from_dict(values)
-            values["hidden_dims"] = mlp_widths(probe.channels * probe.image_size**2, probe.latent_dim, depth)
-        return cls(AutoEncoderConfig.from_dict(values))
+            probe = from_settings(settings, droppable=set(preset))
+            settings["hidden_dims"] = mlp_widths(
+                probe.input_shape[0] * probe.input_shape[1] * probe.input_shape[2], probe.latent_dim, depth
+            )
+        built, settings = _split_built(settings)
+        return cls(_config_from(settings, built, droppable=set(preset) - set(overrides)), **built)
 
     @property
-    def is_variational(self) -> bool:
-        return self.config.bottleneck == "variational"
-
-    @property
-    def penalty_weight(self) -> float:
-        return {"sparse": self.config.sparsity_weight, "variational": self.config.kl_weight}.get(
-            self.config.bottleneck, 0.0
-        )
+    def has_prior(self) -> bool:
+        """Whether the bottleneck's codes have a prior N(0, I) to sample from (the VAE's)."""
+        return self.bottleneck.has_prior
 
     def _prepare(self, images: Tensor) -> Tensor:
         """Check the shape and turn uint8 pixels into floats in [0, 1]."""
-        if images.ndim != 4 or tuple(images.shape[1:]) != self.config.input_shape:
+        if images.ndim != 4 or list(images.shape[1:]) != self.config.input_shape:
             raise ValueError(
                 f"expected images of shape [B, {', '.join(map(str, self.config.input_shape))}], "
                 f"got {list(images.shape)} (pad 28x28 digits with autoencoders.data.pad_images)"
             )
-        if images.dtype == torch.uint8:
-            return images.float().div_(255)
-        return images
+        return as_float(images)
 
     def encode(self, images: Tensor) -> Tensor:
         """Images [B, C, H, W] in [0, 1] (or uint8) -> codes [B, latent_dim]; the VAE gives its mean."""
@@ -158,6 +171,16 @@ class AutoEncoder(
         """Deterministic reconstruction: decode(encode(images)), no noise, no sampling."""
         return self.decode(self.encode(images))
 
+    def image_statistics(self, images: Tensor) -> dict[str, Tensor]:
+        """What the bottleneck reports per image (a VAE: its KL to the prior), in the current mode."""
+        return self.bottleneck.image_statistics(self.encoder(self._prepare(images)))
+
+    def encode_in_batches(self, images: Tensor, batch_size: int = 2048) -> Tensor:
+        """Codes [N, latent_dim] of any number of `images`, on the CPU, in eval mode (the VAE: its means)."""
+        device = self.latent_mean.device
+        with evaluating(self):
+            return torch.cat([self.encode(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+
     def forward(self, images: Tensor, target: Tensor | None = None) -> AutoEncoderOutput:
         """Reconstruct `images` and compute the loss against `target` (default: the images).
 
@@ -168,199 +191,28 @@ class AutoEncoder(
         target = inputs if target is None else self._prepare(target)
         if self.training and self.config.noise:
             inputs = random_corruption(inputs, self.config.noise)
-        code, penalty = self.bottleneck(self.encoder(inputs))
+        code, terms = self.bottleneck(self.encoder(inputs))
         logits = self.decoder(code)
         recon = reconstruction_loss(self.config.recon_loss, logits, target)
-        return AutoEncoderOutput(
-            logits=logits,
-            latent=code,
-            recon_loss=recon,
-            penalty=penalty,
-            loss=recon + self.penalty_weight * penalty,
-        )
-
-    def encode_in_batches(self, images: Tensor, batch_size: int = 2048) -> Tensor:
-        """Codes [N, latent_dim] of any number of `images`, on the CPU, in eval mode (the VAE: its means)."""
-        device = self.latent_mean.device
-        with evaluating(self):
-            return torch.cat([self.encode(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
-
-    @torch.no_grad()
-    def fit_latent_stats(self, images: Tensor, batch_size: int = 2048, seed: int = 0) -> AutoEncoder:
-        """Fit the distribution of the codes of `images` and store it as buffers: mean and principal
-        axes (for `code_from_axes`) and a `latent_mixture`-component Gaussian mixture (for
-        `sample`). A plain autoencoder's codes are no N(0, I): decoding random numbers gives noise,
-        one Gaussian fitted to the codes gives blurred hybrids, a mixture gives digits."""
-        codes = self.encode_in_batches(images, batch_size).double()
-        if len(codes) < 2:
-            raise ValueError("fit_latent_stats needs at least two images")
-        mean = codes.mean(dim=0)
-        centred = codes - mean
-        variances, axes = torch.linalg.eigh(centred.T @ centred / (len(codes) - 1))
-        self.latent_mean.copy_(mean)
-        self.latent_components.copy_(axes.flip(1).T)
-        self.latent_scale.copy_(variances.flip(0).clamp_min(0).sqrt())
-        self._fit_mixture(codes, seed)
-        self.latent_fitted.fill_(True)
-        return self
-
-    def _fit_mixture(self, codes: Tensor, seed: int) -> None:
-        components = self.config.latent_mixture
-        if len(codes) < components:
-            raise ValueError(f"fitting {components} mixture components needs at least as many images, got {len(codes)}")
-        if components == 1:
-            weights, means = codes.new_ones(1), codes.mean(dim=0, keepdim=True)
-            covariances = torch.cov(codes.T).reshape(1, *self.mixture_scales.shape[1:])
-        else:
-            from sklearn.mixture import GaussianMixture
-
-            mixture = GaussianMixture(components, covariance_type="full", reg_covar=1e-6, random_state=seed)
-            mixture.fit(codes.cpu().numpy())
-            weights, means, covariances = (torch.from_numpy(a) for a in (mixture.weights_, mixture.means_, mixture.covariances_))
-        jitter = 1e-6 * torch.eye(codes.shape[1], dtype=covariances.dtype, device=covariances.device)
-        self.mixture_weights.copy_(weights)
-        self.mixture_means.copy_(means)
-        self.mixture_scales.copy_(torch.linalg.cholesky(covariances + jitter))
-
-    def code_from_axes(self, coords: Tensor, origin: Tensor | None = None) -> Tensor:
-        """Codes from coordinates along the principal axes, in standard deviations ([B, k], k <=
-        latent_dim; missing axes are 0), measured from `origin` (default: the centre, i.e. the mean
-        of the training codes; VAE: 0). The VAE uses its prior N(0, I), the others the fitted
-        distribution of their training codes."""
-        dim = self.config.latent_dim
-        if coords.ndim != 2 or coords.shape[1] > dim:
-            raise ValueError(f"expected coordinates of shape [B, k] with k <= {dim}, got {list(coords.shape)}")
-        coords = F.pad(coords.to(self.latent_mean), (0, dim - coords.shape[1]))
-        if self.is_variational:
-            return coords if origin is None else origin + coords
-        self._require_latent_stats()
-        origin = self.latent_mean if origin is None else origin
-        return origin + (coords * self.latent_scale) @ self.latent_components
-
-    def axes_from_code(self, codes: Tensor) -> Tensor:
-        """The inverse of `code_from_axes`: coordinates of `codes` [B, latent_dim] along all principal
-        axes, in standard deviations from the centre (so their norm says how typical a code is)."""
-        if self.is_variational:
-            return codes
-        self._require_latent_stats()
-        scale = self.latent_scale.clamp_min(1e-6 * float(self.latent_scale.max()))  # dead axes: no division by 0
-        return (codes - self.latent_mean) @ self.latent_components.T / scale
-
-    def _require_latent_stats(self) -> None:
-        if not bool(self.latent_fitted):
-            hint = " (or sample the VAE's prior: sample(n, source='prior'))" if self.is_variational else ""
-            raise RuntimeError(f"this model has no latent statistics yet: call fit_latent_stats(train_images) first{hint}")
-
-    def sample(self, n: int, generator: torch.Generator | None = None, *, source: str = "mixture") -> Tensor:
-        """`n` new images decoded from codes drawn from the Gaussian mixture fitted to the training
-        codes (`source="mixture"`, any model) or from the VAE's prior N(0, I) (`source="prior"`).
-
-        The mixture is the default for the VAE too: its training codes do not fill N(0, I), and the
-        prior's draws that land between them decode to blurs (ex-post density estimation, Ghosh et
-        al. 2020). On the bundled VAE it gives far more recognisable digits (README: Sampling).
-        """
-        check_choice("sample source", source, SAMPLE_SOURCES)
-        if source == "prior" and not self.is_variational:
-            raise ValueError("only a VAE has a prior to sample; this model samples its fitted mixture (source='mixture')")
-        noise = torch.randn(n, self.config.latent_dim, generator=generator, device=self.latent_mean.device)
-        if source == "prior":
-            return self.decode(noise)
-        self._require_latent_stats()
-        component = torch.multinomial(self.mixture_weights, n, replacement=True, generator=generator)
-        codes = self.mixture_means[component] + (self.mixture_scales[component] @ noise.unsqueeze(-1)).squeeze(-1)
-        return self.decode(codes)
-
-    def _save_pretrained(self, save_directory: Path) -> None:
-        safetensors.torch.save_model(self, str(save_directory / WEIGHTS_NAME))
-        (save_directory / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n")
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | Path,
-        *,
-        force_download: bool = False,
-        token: str | bool | None = None,
-        cache_dir: str | Path | None = None,
-        local_files_only: bool = False,
-        revision: str | None = None,
-        map_location: str | torch.device = "cpu",
-    ) -> AutoEncoder:
-        """Load from a local folder or a Hub repo id: config.json + model.safetensors, strictly."""
-        source = str(pretrained_model_name_or_path)
-
-        if not os.path.isdir(source) and (source.startswith(("/", ".", "~")) or source.count("/") > 1):
-            raise FileNotFoundError(f"{source}: no such model folder (and not a Hub repo id)")
-
-        def fetch(filename: str) -> str:
-            if os.path.isdir(source):
-                path = os.path.join(source, filename)
-                if not os.path.isfile(path):
-                    raise CheckpointError(_missing_message(source, filename, os.listdir(source)))
-                return path
-            try:
-                return hf_hub_download(
-                    repo_id=source,
-                    filename=filename,
-                    revision=revision,
-                    cache_dir=cache_dir,
-                    force_download=force_download,
-                    token=token,
-                    local_files_only=local_files_only,
-                )
-            except RemoteEntryNotFoundError as err:
-                raise CheckpointError(_missing_message(source, filename, [])) from err
-
-        config_path = fetch(CONFIG_NAME)
-        model = cls(load_config(config_path))
-        try:
-            weights_path = fetch(WEIGHTS_NAME)
-        except LocalEntryNotFoundError as err:  # a Hub repo whose cached snapshot has no safetensors weights
-            present = os.listdir(os.path.dirname(config_path))
-            raise CheckpointError(_missing_message(source, WEIGHTS_NAME, present)) from err
-        load_weights(model, weights_path, map_location)
-        return model.eval()
+        weights = self.bottleneck.loss_weights
+        loss = recon
+        for name, term in terms.items():
+            loss = loss + weights.get(name, 1.0) * term
+        return AutoEncoderOutput(logits=logits, latent=code, recon_loss=recon, terms=terms, loss=loss)
 
 
-def load_config(path: str | Path) -> AutoEncoderConfig:
-    """Read and validate a config.json; every problem names the file."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return AutoEncoderConfig.from_dict(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err})") from err
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}: {err}") from err
+def _split_built(settings: dict[str, Any]) -> tuple[dict[str, Part], dict[str, Any]]:
+    """(the parts passed built, checked against their kind; the other settings)."""
+    built = {kind: settings[kind] for kind in PART_KINDS if isinstance(settings.get(kind), nn.Module)}
+    for kind, part in built.items():
+        if not isinstance(part, _BASES[kind]):
+            raise TypeError(f"{kind} must be an autoencoders.{_BASES[kind].__name__}, got {type(part).__name__}")
+    return built, {key: value for key, value in settings.items() if key not in built}
 
 
-def load_weights(model: nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> None:
-    """Load a safetensors file into `model`, exactly: every tensor present, none extra, same shapes."""
-    try:
-        state = safetensors.torch.load_file(str(path), device=str(map_location))
-    except (safetensors.SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [
-        f"{k} {list(state[k].shape)} (config expects {list(v.shape)})"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    problems = [
-        f"missing tensors {missing}" if missing else "",
-        f"unexpected tensors {unexpected}" if unexpected else "",
-        f"wrong shapes: {'; '.join(wrong)}" if wrong else "",
-    ]
-    if any(problems):
-        raise CheckpointError(f"{path} does not match its config.json: {', '.join(p for p in problems if p)}")
-    model.load_state_dict(state, strict=True)
-
-
-def _missing_message(source: str, filename: str, present: list[str]) -> str:
-    pickles = [name for name in present if name.endswith(PICKLE_SUFFIXES)]
-    message = f"{source}: no {filename}"
-    if filename == WEIGHTS_NAME:
-        message += " (autoencoders loads safetensors weights only and never unpickles a checkpoint"
-        message += f"; found the pickle file(s) {pickles} and refused them)" if pickles else ")"
-    return message
+def _config_from(settings: dict[str, Any], built: dict[str, Part], droppable: set[str] | frozenset[str] = frozenset()) -> AutoEncoderConfig:
+    """The config of `settings` around the `built` parts; a built encoder's input shape is the model's."""
+    encoder_args = built["encoder"].spec.args if "encoder" in built else {}
+    if "input_shape" in encoder_args and not {"input_shape", "channels", "image_size"} & set(settings):
+        settings = {**settings, "input_shape": encoder_args["input_shape"]}
+    return from_settings(settings, droppable=droppable, fixed={kind: part.spec for kind, part in built.items()})

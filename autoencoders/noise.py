@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .config import CORRUPTIONS, check_choice
+from .checks import check_choice
+from .config import CORRUPTIONS
 
 
 def corrupt(images: Tensor, kind: str, level: float | Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -1,5 +1,9 @@
 """The named presets. A variant is a choice of encoder, bottleneck, decoder and loss, not a class.
 
+Each preset is flat settings (`autoencoders.config.from_settings`): the parts by registered name, the
+model's fields, and arguments that go to every part that takes them (`hidden_dims` to the encoder and
+its mirrored decoder). A new member of the family is a file of parts plus one entry here.
+
 Values follow the tutorial where it has them (simple: 20-d code; sparse: one hidden layer of 341,
 a 30-d code, BCE and the `log` penalty) and Hinton & Salakhutdinov (2006) for `deep`
 (1000-500-250-30), the reference its quality is measured against. Every preset with hidden layers
@@ -23,16 +27,16 @@ from typing import Any
 DEEP_HIDDEN = [1000, 500, 250]
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "simple": {"architecture": "linear", "latent_dim": 20, "recon_loss": "mse"},
+    "simple": {"encoder": "linear", "latent_dim": 20, "recon_loss": "mse"},
     "deep": {
-        "architecture": "mlp",
+        "encoder": "mlp",
         "hidden_dims": DEEP_HIDDEN,
         "latent_dim": 30,
         "normalization": "batch",
         "recon_loss": "bce",
     },
     "denoising": {
-        "architecture": "mlp",
+        "encoder": "mlp",
         "hidden_dims": [512, 256],
         "latent_dim": 64,
         "normalization": "batch",
@@ -40,7 +44,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "noise": {"gaussian": 0.5, "masking": 0.5, "salt_and_pepper": 0.5},
     },
     "sparse": {
-        "architecture": "mlp",
+        "encoder": "mlp",
         "hidden_dims": [341],
         "latent_dim": 30,
         "normalization": "batch",
@@ -50,14 +54,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "recon_loss": "bce",
     },
     "conv": {
-        "architecture": "conv",
+        "encoder": "conv",
         "hidden_dims": [32, 64, 128],
         "latent_dim": 32,
         "normalization": "batch",
         "recon_loss": "bce",
     },
     "vae": {
-        "architecture": "mlp",
+        "encoder": "mlp",
         "hidden_dims": [512, 256],
         "latent_dim": 20,
         "normalization": "batch",

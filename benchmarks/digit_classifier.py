@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from autoencoders.data import as_float
+
 
 def build_classifier() -> nn.Sequential:
     return nn.Sequential(
@@ -31,7 +33,7 @@ def train_classifier(images: Tensor, labels: Tensor, epochs: int = 2, batch_size
         order = torch.randperm(len(images), generator=generator)
         for start in range(0, len(images) - batch_size + 1, batch_size):
             batch = order[start : start + batch_size]
-            loss = nn.functional.cross_entropy(model(images[batch].float() / 255), labels[batch])
+            loss = nn.functional.cross_entropy(model(as_float(images[batch])), labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -41,7 +43,7 @@ def train_classifier(images: Tensor, labels: Tensor, epochs: int = 2, batch_size
 @torch.no_grad()
 def predict(model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:
     """(confidence, label) per image; float images in [0, 1] or uint8."""
-    images = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    images = as_float(images)
     probabilities = torch.cat([model(images[i : i + 2048]).softmax(dim=1) for i in range(0, len(images), 2048)])
     return probabilities.max(dim=1)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from autoencoders import VARIANTS, AutoEncoder  # noqa: E402
-from autoencoders.data import load_images  # noqa: E402
+from autoencoders import VARIANTS, AutoEncoder
+from autoencoders.data import load_images
 
 
 def main(data: str = "../shared/data/mnist") -> None:

@@ -33,8 +33,8 @@ from autoencoders import VARIANTS, AutoEncoder  # noqa: E402
 from autoencoders.config import CORRUPTIONS  # noqa: E402
 from autoencoders.data import load_images  # noqa: E402
 from autoencoders.evaluate import DENOISING_LEVELS, denoising_key, evaluate, noisy_batches  # noqa: E402
+from autoencoders.latents import SAMPLE_SOURCES  # noqa: E402
 from autoencoders.metrics import psnr  # noqa: E402
-from autoencoders.model import SAMPLE_SOURCES  # noqa: E402
 from benchmarks.digit_classifier import predict, sample_quality, train_classifier  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
@@ -80,12 +80,12 @@ def denoising_rows(evaluations: dict[str, dict[str, float]], test_images: torch.
 
 
 def sample_rows(models: dict[str, AutoEncoder], train, test) -> tuple[float, list[dict[str, float]]]:
-    classifier = train_classifier(*train)
+    classifier = train_classifier(train.images, train.labels)
     _, predicted = predict(classifier, test[0])
     accuracy = (predicted == test[1]).double().mean().item()
     rows = []
     for name, model in models.items():
-        for source in SAMPLE_SOURCES if model.is_variational else ("mixture",):  # only a VAE has a prior
+        for source in SAMPLE_SOURCES if model.has_prior else ("mixture",):  # only a VAE has a prior
             with torch.no_grad():
                 samples = model.eval().sample(NUM_SAMPLES, torch.Generator().manual_seed(0), source=source)
             rows.append({"model": name, "source": source, **sample_quality(classifier, samples)})
@@ -103,7 +103,7 @@ def main() -> None:
     np.random.seed(0)
     models = {name: AutoEncoder.from_pretrained(args.weights / name) for name in VARIANTS}
     train, test = load_images(args.data, "train"), load_images(args.data, "test")
-    evaluations = {name: evaluate(model, *train, *test) for name, model in models.items()}
+    evaluations = {name: evaluate(model, train.images, train.labels, test.images, test.labels) for name, model in models.items()}
     reconstruction = reconstruction_rows(models, evaluations)
     denoising = denoising_rows(evaluations, test[0])
     classifier_accuracy, samples = sample_rows(models, train, test)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from autoencoders.data import as_float
 from benchmarks.meter import Throughput
 
 
@@ -45,7 +46,7 @@ def reference_samples_per_s(model: nn.Module, root: Path, seconds: float = 10.0,
 
 def plain_samples_per_s(model: nn.Module, images: torch.Tensor, batch_size: int, seconds: float = 10.0) -> float:
     """Train `model` on slices of a shuffled float copy of `images` (uint8) for about `seconds`; return samples/s."""
-    images = images.float().div_(255)
+    images = as_float(images)
 
     def batches() -> Iterator[torch.Tensor]:
         while True:

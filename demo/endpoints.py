@@ -17,8 +17,9 @@ import torch
 from torch import Tensor
 
 from autoencoders import AutoEncoder
+from autoencoders.checks import check_choice
 from autoencoders.config import CORRUPTIONS
-from autoencoders.features import input_filters, unit_responses
+from autoencoders.features import NoFilters, input_filters, unit_responses
 from autoencoders.metrics import psnr, squared_error_per_image
 from autoencoders.noise import corrupt
 
@@ -58,8 +59,10 @@ def tile(images: Tensor, per_row: int, gap: int = 2, line: float = 0.5) -> np.nd
 
 
 def choice(value: Any, options: list[str], what: str) -> str:
-    if value not in options:
-        raise InputError(f"unknown {what} {value!r}: choose one of {', '.join(options)}")
+    try:
+        check_choice(what, value, options)
+    except ValueError as err:
+        raise InputError(str(err)) from None
     return value
 
 
@@ -98,18 +101,21 @@ class Endpoints:
         self.maps: dict[str, LatentMap] = {}
         self.axis_order: dict[str, Tensor] = {}
         self.origin: dict[str, tuple[Tensor, int]] = {}
-        self.filters: dict[str, Tensor] = {}
+        self.filters: dict[str, Tensor | None] = {}
         with torch.inference_mode():
             for name, loaded in models.items():
                 model = loaded.model.eval()
-                self.filters[name] = input_filters(model)
+                try:
+                    self.filters[name] = input_filters(model)
+                except NoFilters:
+                    self.filters[name] = None
                 if not bool(model.latent_fitted):
                     model.fit_latent_stats(pixels)  # weights without fitted statistics: fit on the bundled digits
                 codes = model.encode(pixels)
                 self.maps[name] = LatentMap.fit(codes, digits.labels)
                 # The fitted axes come sorted by variance; the VAE's prior has none, so order its
                 # units by how much they vary over real digits (inactive units change nothing).
-                spread = codes.var(dim=0) if model.is_variational else -torch.arange(codes.shape[1]).float()
+                spread = codes.var(dim=0) if model.has_prior else -torch.arange(codes.shape[1]).float()
                 self.axis_order[name] = spread.argsort(descending=True)
                 # The sliders start from the most typical bundled digit: the mean of a nonlinear
                 # model's codes can lie between its clusters and decode to a blank (it does for conv).
@@ -127,7 +133,7 @@ class Endpoints:
     @torch.inference_mode()
     def reconstruct(self, sketch: Sketch, variant: str) -> tuple[np.ndarray | None, np.ndarray | None, pd.DataFrame, str]:
         """(model input, reconstruction or a strip of all, the code as a table, the errors)."""
-        names = self.variants if variant == ALL else [choice(variant, self.variants + [ALL], "variant")]
+        names = self.variants if variant == ALL else [choice(variant, [*self.variants, ALL], "variant")]
         try:
             digit = self.digit(sketch)
         except EmptyCanvas:
@@ -138,8 +144,9 @@ class Endpoints:
             code = model.encode(digit)
             output = model.decode(code)
             outputs.append(output)
-            error = squared_error_per_image(digit, output).item()
-            rows.append(f"| {name} | {error:.2f} | {format_psnr(psnr(digit, output).item())} |")
+            padding = model.config.padding
+            error = squared_error_per_image(digit, output, padding).item()
+            rows.append(f"| {name} | {error:.2f} | {format_psnr(psnr(digit, output, padding).item())} |")
             offset = codes[-1][0] + CODE_GAP if codes else 0  # side by side, in preset order, with a gap
             codes.extend((offset + i, value, name) for i, value in enumerate(code[0].tolist()))
         details = "| variant | squared error (28x28) | PSNR |\n| --- | --- | --- |\n" + "\n".join(rows)
@@ -157,7 +164,8 @@ class Endpoints:
             return None, None, None, None, EMPTY_HINT
         noisy = corrupt(clean, corruption, level, torch.Generator().manual_seed(NOISE_SEED))
         denoised = [self.models[name].model.reconstruct(noisy) for name in ("denoising", "deep")]
-        scores = [format_psnr(psnr(clean, image).item()) for image in (noisy, *denoised)]
+        padding = self.models["denoising"].model.config.padding
+        scores = [format_psnr(psnr(clean, image, padding).item()) for image in (noisy, *denoised)]
         details = (
             f"PSNR against the clean digit ({corruption.replace('_', ' ')}, level {level:.2f}):\n\n"
             "| noisy | denoising AE | deep AE |\n| --- | --- | --- |\n| " + " | ".join(scores) + " |"
@@ -181,7 +189,7 @@ class Endpoints:
         full[0, self.axis_order[variant][: point.shape[1]]] = point[0]
         origin, label = self.origin[variant]
         image = model.decode(model.code_from_axes(full, origin))
-        axes = "units of its prior N(0, I)" if model.is_variational else "principal axes of its training codes"
+        axes = "units of its prior N(0, I)" if model.has_prior else "principal axes of its training codes"
         return to_uint8(image), (
             f"{variant}: {float(point.norm()):.1f} SD along the {axes}, from its most typical test digit (a {label})."
         )
@@ -213,14 +221,16 @@ class Endpoints:
         return tile(strip, steps), f"{variant}: {steps} steps from A to B, codes {distance:.1f} apart."
 
     @torch.inference_mode()
-    def features(self, sketch: Sketch, variant: str) -> tuple[np.ndarray, str]:
+    def features(self, sketch: Sketch, variant: str) -> tuple[np.ndarray | None, str]:
         """(the model's first-layer filters, those the digit excites most first, or in their own
-        order when the canvas is empty; a caption)."""
+        order when the canvas is empty; a caption). An encoder without such filters says so."""
         model = self.model(variant)
         filters = self.filters[variant]
+        if filters is None:
+            return None, f"{variant}: its {model.config.encoder.name} encoder has no first layer of weights to draw."
         shown = min(len(filters), FEATURES_SHOWN)
         which = f"the {shown} of its {len(filters)}" if shown < len(filters) else f"all {shown} of its"
-        units = "first-convolution kernels" if model.config.architecture == "conv" else "first-layer units"
+        units = model.encoder.first_layer_name
         legend = "each drawn as the pattern it weighs the input by: grey 0, white the most positive, black the most negative"
         try:
             order = unit_responses(model, self.digit(sketch))[0].argsort(descending=True, stable=True)

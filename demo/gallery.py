@@ -37,7 +37,7 @@ def build_digits(mnist_dir: str | Path, path: Path = GALLERY_FILE, per_class: in
     """Take the first `per_class` test digits of each class and save them to `path`."""
     from autoencoders.data import load_images
 
-    images, labels = load_images(mnist_dir, "test")
+    images, labels, _ = load_images(mnist_dir, "test")
     picks = np.sort(np.concatenate([np.flatnonzero(labels.numpy() == c)[:per_class] for c in range(10)]))
     digits = Digits(images[picks, 0].numpy(), labels[picks].numpy().astype(np.uint8))
     np.savez_compressed(path, images=digits.images, labels=digits.labels)

@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from huggingface_hub import ModelCard
 
 from autoencoders import VARIANTS, AutoEncoder
+from autoencoders.cards import card_results
 
 log = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACE = "autoencoders"
 BUNDLED_WEIGHTS = Path(__file__).with_name("weights")
-CARD_NAME = "README.md"
 
 
 @dataclass(frozen=True)
@@ -60,16 +59,12 @@ def bundled_folder(variant: str) -> Path:
 
 def card_metrics(repo_or_folder: str | Path) -> list[Metric]:
     """The eval results of a model card (a folder's README.md or a Hub repo's); [] without a card."""
-    path = Path(repo_or_folder)
     try:
-        card = ModelCard.load(path / CARD_NAME if path.is_dir() else repo_or_folder, ignore_metadata_errors=True)
-    except Exception as err:  # noqa: BLE001 - a missing or unreadable card only costs the metrics
+        results = card_results(repo_or_folder)
+    except Exception as err:  # a missing or unreadable card only costs the metrics
         log.info("no model card for %s: %s", repo_or_folder, err)
         return []
-    return [
-        Metric(result.metric_name or result.metric_type, result.metric_value, result.dataset_name or "")
-        for result in card.data.eval_results or []
-    ]
+    return [Metric(result.metric_name or result.metric_type, result.metric_value, result.dataset_name or "") for result in results]
 
 
 def load_variant(variant: str) -> LoadedModel:
@@ -79,7 +74,7 @@ def load_variant(variant: str) -> LoadedModel:
         model = AutoEncoder.from_pretrained(repo)
         where = "local folder" if Path(repo).is_dir() else "Hub"
         return LoadedModel(variant, model, f"{where} `{repo}`", card_metrics(repo))
-    except Exception as err:  # noqa: BLE001 - any Hub failure means: use the bundled copy
+    except Exception as err:
         reason = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}" if str(err) else type(err).__name__
         log.info("%s: %s unavailable (%s), using the bundled weights", variant, repo, reason)
     folder = bundled_folder(variant)

@@ -24,9 +24,11 @@ def test_idx_files_match_published_facts(mnist_dir):
 
 
 def test_splits_are_padded_disjoint_and_cover_the_official_sets(mnist_train, mnist_test, mnist_dir):
-    val_images, val_labels = load_images(mnist_dir, "val")
-    train_images, train_labels = mnist_train
-    test_images, test_labels = mnist_test
+    val_images, val_labels, val_padding = load_images(mnist_dir, "val")
+    train_images, train_labels, train_padding = mnist_train
+    test_images, test_labels, test_padding = mnist_test
+    assert train_padding == val_padding == test_padding == [2, 2, 2, 2]  # recorded: 28x28 centred in 32x32
+    assert load_images(mnist_dir, "test", size=None).padding == [0, 0, 0, 0]
     assert train_images.shape == (55000, 1, 32, 32) and train_images.dtype == torch.uint8
     assert val_images.shape == (5000, 1, 32, 32) and test_images.shape == (10000, 1, 32, 32)
     assert train_labels.dtype == torch.int64
@@ -38,7 +40,7 @@ def test_splits_are_padded_disjoint_and_cover_the_official_sets(mnist_train, mni
     hashes = {hash(img.numpy().tobytes()) for img in val_images}
     overlap = sum(hash(img.numpy().tobytes()) in hashes for img in train_images[:5000])
     assert overlap <= 2  # MNIST has a couple of exact duplicate digits, no more
-    again, _ = load_images(mnist_dir, "val")
+    again = load_images(mnist_dir, "val").images
     assert torch.equal(again, val_images)
 
 
@@ -51,7 +53,7 @@ def test_matches_torchvision_pixel_for_pixel(mnist_dir, mnist_test, tmp_path):
         with gzip.open(mnist_dir / f"{name}.gz") as src, open(raw / name, "wb") as dst:
             shutil.copyfileobj(src, dst)
     reference = MNIST(tmp_path, train=False, download=False)
-    images, labels = mnist_test
+    images, labels, _ = mnist_test
     assert torch.equal(images, pad_images(reference.data.unsqueeze(1)))
     assert torch.equal(labels, reference.targets)
 
@@ -59,7 +61,7 @@ def test_matches_torchvision_pixel_for_pixel(mnist_dir, mnist_test, tmp_path):
 def test_uncompressed_idx_folder_loads_the_same(mnist_dir, mnist_test, tmp_path):
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (tmp_path / name).write_bytes(gzip.open(mnist_dir / f"{name}.gz").read())
-    images, labels = load_images(tmp_path, "test")
+    images, labels, _ = load_images(tmp_path, "test")
     assert torch.equal(images, mnist_test[0]) and torch.equal(labels, mnist_test[1])
 
 
@@ -67,7 +69,7 @@ def _write_parquet_and_imagefolder(tmp_path, mnist_test):
     import datasets
     from PIL import Image
 
-    images, labels = mnist_test
+    images, labels, _ = mnist_test
     digits = images[:12, 0, 2:30, 2:30].numpy()
     folder = tmp_path / "imagefolder"
     for split in ("train", "test"):
@@ -85,9 +87,9 @@ def _write_parquet_and_imagefolder(tmp_path, mnist_test):
 
 def test_parquet_and_imagefolder_through_datasets(tmp_path, mnist_test):
     folder, parquet_file, expected = _write_parquet_and_imagefolder(tmp_path, mnist_test)
-    images, labels = load_images(parquet_file, "test")
+    images, labels, _ = load_images(parquet_file, "test")
     assert torch.equal(images, expected) and torch.equal(labels, mnist_test[1][:12])
-    images, labels = load_images(folder, "test")
+    images, labels, _ = load_images(folder, "test")
     assert images.shape == (12, 1, 32, 32)
     assert sorted(map(bytes, images.numpy().reshape(12, -1))) == sorted(map(bytes, expected.numpy().reshape(12, -1)))
 

@@ -45,7 +45,7 @@ def cells(strip: np.ndarray, size: int = 32, gap: int = 2) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def test_digits(mnist_test):
     """Two real test digits of each class that are not in the bundled gallery (index >= 2000)."""
-    images, labels = mnist_test
+    images, labels, _ = mnist_test
     picks = [int(i) for c in range(10) for i in torch.nonzero(labels[2000:] == c)[:2, 0] + 2000]
     return images[picks], labels[picks]
 
@@ -289,7 +289,7 @@ def test_a_card_written_by_the_library_is_read_and_shown(tmp_path):
         models[name] = LoadedModel(name, model, f"bundled `{tmp_path / name}`", card_metrics(tmp_path / name))
     assert {m.value for m in models["deep"].metrics} == set(metrics.values())
     text = Endpoints(models, load_digits()).models_markdown()
-    assert "| Squared error per image (28x28, sum over pixels in [0, 1]) | 3.1 | 4 |" in text
+    assert "| Squared error per image (sum over the unpadded pixels in [0, 1]) | 3.1 | 4 |" in text
     assert "| PSNR (dB) of the denoised, masking noise at 0.5 | 18.25 | — |" in text
     assert "Linear-probe accuracy" in text and "- **denoising** (64-d code): bundled" in text
 
@@ -426,7 +426,7 @@ def test_readme_client_example_runs(space, tmp_path, test_digits, monkeypatch):
         Image.fromarray(255 - image.numpy()).save(tmp_path / name)  # dark ink on light paper, opaque
     monkeypatch.chdir(tmp_path)
     names: dict = {}
-    exec(example.replace("http://127.0.0.1:7860/", space.local_url), names)  # noqa: S102 - our own README
+    exec(example.replace("http://127.0.0.1:7860/", space.local_url), names)
     for endpoint in ("/reconstruct", "/denoise", "/generate", "/interpolate", "/latent_map", "/features"):
         assert f'api_name="{endpoint}"' in example
     assert read(names["reconstruction"]).shape == (32, 32) and "squared error" in names["errors"]

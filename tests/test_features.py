@@ -27,7 +27,7 @@ def test_a_linear_layer_gives_its_rows_as_28x28_images_scaled_to_their_largest_w
 def test_a_convolution_gives_its_kernels():
     model = bundled("conv")
     filters = input_filters(model)
-    assert filters.shape == (32, 1, 4, 4) and 0 <= filters.min() and filters.max() <= 1
+    assert filters.shape == (32, 1, 4, 4) and filters.min() >= 0 and filters.max() <= 1
     kernel = model.encoder[0].weight.detach()[3]
     assert torch.allclose(filters[3], 0.5 + 0.5 * kernel / kernel.abs().max())
 

@@ -5,7 +5,7 @@ import torch
 
 from autoencoders import VARIANTS, AutoEncoder, AutoEncoderConfig, CheckpointError
 from autoencoders.blocks import mlp_widths
-from autoencoders.metrics import reconstruct_in_batches, squared_error_per_image
+from autoencoders.evaluate import score_images
 from autoencoders.model import reconstruction_loss
 
 
@@ -22,8 +22,7 @@ def _train(model, images, steps, batch_size=64, lr=2e-3):
 
 
 def _test_error(model, images):
-    reconstructions, _ = reconstruct_in_batches(model, images)
-    return squared_error_per_image(images, reconstructions).mean().item()
+    return score_images(model, images)["squared_error"].mean().item()
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
@@ -43,10 +42,12 @@ def test_api_shapes_and_ranges(name):
     z = model.encode(x)
     assert z.shape == (5, 8)
     x_hat = model.decode(z)
-    assert x_hat.shape == x.shape and 0 <= x_hat.min() and x_hat.max() <= 1
+    assert x_hat.shape == x.shape and x_hat.min() >= 0 and x_hat.max() <= 1
     out = model(x)
     assert out.reconstruction.shape == x.shape and out.latent.shape == (5, 8)
-    assert torch.isclose(out.loss, out.recon_loss + model.penalty_weight * out.penalty)
+    weights = model.bottleneck.loss_weights
+    assert set(out.terms) == set(weights)
+    assert torch.isclose(out.loss, out.recon_loss + sum(weights[name] * term for name, term in out.terms.items()))
     assert torch.allclose(model.reconstruct(x), x_hat)
     assert torch.equal(model.encode((x * 255).to(torch.uint8)), model.encode((x * 255).to(torch.uint8).float() / 255))
 
@@ -70,19 +71,21 @@ def test_deep_widths_are_sane_for_any_depth_and_code_size():
             assert all(a >= b for a, b in zip(widths, widths[1:])), widths
     model = AutoEncoder.from_variant("deep", depth=8, latent_dim=200)
     assert model.encode(torch.rand(2, 1, 32, 32)).shape == (2, 200)
-    assert len(model.config.hidden_dims) == 7
+    assert len(model.config.encoder.args["hidden_dims"]) == 7 == len(model.config.decoder.args["hidden_dims"])
 
 
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
         ({"recon_loss": "l2"}, "choose one of: bce, mse, rmse"),
-        ({"bottleneck": "vq"}, "choose one of: plain, sparse, variational"),
-        ({"sparsity_penalty": "l0"}, "choose one of: log, l1, kl"),
+        ({"bottleneck": "nearest"}, "unknown bottleneck 'nearest'; choose one of: plain, sparse, variational.* import the code that registers it"),
+        ({"bottleneck": "sparse", "sparsity_penalty": "l0"}, "choose one of: log, l1, kl"),
         ({"noise": {"blur": 0.1}}, "choose one of: gaussian, masking, salt_and_pepper"),
         ({"activation": "swish"}, "choose one of: relu"),
         ({"latent_dim": "30"}, "'latent_dim' must be int"),
-        ({"colour": 3}, "unknown config keys \\['colour'\\]"),
+        ({"colour": 3}, "unknown config keys \\['colour'\\]: not a config field .* nor an argument of the mlp encoder"),
+        ({"hidden_dims": [64, "wide"]}, "hidden_dims must be positive ints"),
+        ({"image_size": 30, "encoder": "conv"}, "30x30 image must be divisible by 2\\*\\*3"),
     ],
 )
 def test_unknown_names_raise_value_error_listing_choices(kwargs, words):
@@ -124,7 +127,7 @@ def test_latent_stats_and_sampling(mnist_train):
     projected = (codes - codes.mean(0)) @ axes.double().T
     assert torch.allclose(projected.std(0), model.latent_scale.double(), rtol=1e-3)
     samples = model.sample(16, generator=torch.Generator().manual_seed(0))
-    assert samples.shape == (16, 1, 32, 32) and 0 <= samples.min() and samples.max() <= 1
+    assert samples.shape == (16, 1, 32, 32) and samples.min() >= 0 and samples.max() <= 1
     assert torch.equal(samples, model.sample(16, generator=torch.Generator().manual_seed(0)))
     assert torch.allclose(model.code_from_axes(torch.zeros(1, 3)), model.latent_mean)
     assert torch.isclose(model.mixture_weights.sum(), torch.tensor(1.0))
@@ -187,7 +190,7 @@ def test_sample_refuses_an_unknown_source_and_a_prior_without_a_vae(mnist_train)
     model.fit_latent_stats(mnist_train[0][:500])
     with pytest.raises(ValueError, match="unknown sample source 'posterior'; choose one of: mixture, prior"):
         model.sample(2, source="posterior")
-    with pytest.raises(ValueError, match="only a VAE has a prior"):
+    with pytest.raises(ValueError, match="only a model whose bottleneck has a prior"):
         model.sample(2, source="prior")
 
 
@@ -227,7 +230,9 @@ def test_missing_tensor_fails_loudly(tmp_path):
 @pytest.mark.parametrize(
     ("key", "value", "words"),
     [
-        ("latent_dim", 7, r"wrong shapes: .*\(config expects \[7"),
+        ("latent_dim", 7, r"config.json: the plain bottleneck's latent_dim is 6 but the model's is 7"),
+        ("encoder", {"name": "mlp", "args": {"hidden_dims": [16]}}, r"wrong shapes: encoder.1.weight \[32, 1024\] \(config expects \[16, 1024\]\)"),
+        ("decoder", {"name": "shuffled-mlp"}, r"config.json: unknown decoder 'shuffled-mlp'; choose one of: linear, mlp, conv.*import the code that registers it"),
         ("dropout", 0.1, r"config.json: unknown config keys \['dropout'\]"),
     ],
 )
@@ -241,7 +246,9 @@ def test_a_config_that_does_not_fit_its_weights_names_the_file(tmp_path, key, va
 
 
 def test_config_round_trips_every_field():
-    config = AutoEncoderConfig(variant="custom", latent_dim=7, hidden_dims=[64, 32], noise={"masking": 0.3})
+    model = AutoEncoder(latent_dim=7, hidden_dims=[64, 32], noise={"masking": 0.3}, padding=[1, 2, 3, 4], bottleneck="sparse")
+    config = model.config
+    assert config.encoder.args["hidden_dims"] == [64, 32] and config.bottleneck.args["sparsity_weight"] == 3.0
     assert AutoEncoderConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
@@ -256,7 +263,7 @@ def test_hub_id_offline_raises_os_error_fast():
 def test_batch_normalization_sits_after_hidden_layers_only(name):
     model = AutoEncoder.from_variant(name, normalization="batch")
     norms = [m for m in model.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
-    assert len(norms) == 2 * len(model.config.hidden_dims)
+    assert len(norms) == 2 * len(model.config.encoder.args["hidden_dims"])
     assert not isinstance(model.encoder[-1], torch.nn.modules.batchnorm._BatchNorm)
     x = torch.rand(4, 1, 32, 32)
     model.eval()

@@ -18,6 +18,9 @@ from accelerate import Accelerator
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 
+from autoencoders.checks import check_choice
+from autoencoders.data import as_float
+
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
 
 
@@ -65,8 +68,7 @@ def epoch_batches(
 
 def lr_schedule(name: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
     """The factor of the peak learning rate at an optimizer step (the names are diffusers')."""
-    if name not in LR_SCHEDULERS:
-        raise ValueError(f"unknown lr_scheduler {name!r}; choose one of: {', '.join(LR_SCHEDULERS)}")
+    check_choice("lr_scheduler", name, LR_SCHEDULERS)
     warmup_steps = 0 if name == "constant" else warmup_steps
 
     def factor(step: int) -> float:
@@ -140,7 +142,7 @@ def train_steps(
         with accelerator.accumulate(model):
             batch = images.index_select(0, indices)
             if augment is not None:
-                batch = augment(batch.float().div_(255))
+                batch = augment(as_float(batch))
             loss = model(batch).loss
             monitor.add(loss)
             accelerator.backward(loss)

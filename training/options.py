@@ -1,7 +1,9 @@
 """Command-line options of training/train.py: flags over the preset's config file over defaults.
 
 A config file (`training/configs/<variant>.yaml`) holds the hyperparameters that decide the result
-and `model:` overrides of the preset; run options (folders, checkpoints, trackers, the Hub) are
+and `model:` settings over the preset (`variant: custom` builds the model from `model:` alone: its
+parts by registered name and their arguments), with `imports:` naming the modules or .py files that
+register parts of one's own; run options (folders, checkpoints, trackers, the Hub) are
 flags only, and a token is refused in a config file so that it never lands in one.
 """
 
@@ -16,6 +18,7 @@ import yaml
 
 from autoencoders import VARIANTS
 from autoencoders.augment import WARP_KEYS
+from autoencoders.checks import check_choice
 from autoencoders.data import DEFAULT_DATASET
 from training.loop import LR_SCHEDULERS
 
@@ -32,6 +35,7 @@ HYPERPARAMETERS: dict[str, tuple[type, Any, str]] = {
     "gradient_accumulation_steps": (int, 1, "micro-steps per optimizer step"),
 }
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio"}
+CUSTOM = "custom"  # the variant of a model built from a config's `model:` alone
 
 
 def fail(message: str) -> NoReturn:
@@ -41,7 +45,7 @@ def fail(message: str) -> NoReturn:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--variant", help=f"the preset to train: {', '.join(VARIANTS)} (default: the config's)")
+    parser.add_argument("--variant", help=f"the preset to train: {', '.join(VARIANTS)}, or custom with --config (default: the config's)")
     parser.add_argument("--config", type=Path, help="YAML/JSON config (default: training/configs/<variant>.yaml)")
     parser.add_argument("--dataset", default=DEFAULT_DATASET, help="IDX folder, parquet, image folder or Hub dataset id")
     parser.add_argument("--output_dir", type=Path, help="the Hub model folder to write (default: out/<variant>)")
@@ -76,7 +80,7 @@ def read_config(path: Path) -> dict[str, Any]:
         fail(f"{path}: a config must be a mapping of hyperparameters")
     if "hub_token" in values:
         fail(f"{path}: tokens do not belong in config files; set HF_TOKEN or pass --hub_token")
-    allowed = {"variant": str, "model": dict, "augment": dict} | {name: spec[0] for name, spec in HYPERPARAMETERS.items()}
+    allowed = {"variant": str, "model": dict, "augment": dict, "imports": list} | {name: spec[0] for name, spec in HYPERPARAMETERS.items()}
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         fail(f"{path}: unknown config keys {unknown}; valid keys: {', '.join(sorted(allowed))}")
@@ -88,6 +92,10 @@ def read_config(path: Path) -> dict[str, Any]:
     augment = values.get("augment", {})
     if set(augment) - set(WARP_KEYS) or not all(isinstance(v, (int, float)) and v >= 0 for v in augment.values()):
         fail(f"{path}: augment takes non-negative numbers for {', '.join(WARP_KEYS)} (random_warp), got {augment}")
+    imports = values.get("imports", [])
+    if not all(isinstance(entry, str) and entry for entry in imports):
+        fail(f"{path}: imports takes module names or .py files that register parts, got {imports}")
+    values["imports"] = [str((path.parent / entry).resolve()) if entry.endswith(".py") else entry for entry in imports]
     return values
 
 
@@ -97,8 +105,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.config is None:
         if args.variant is None:
             fail(f"pass --variant ({', '.join(VARIANTS)}) or --config")
-        if args.variant not in VARIANTS:
-            fail(f"unknown variant {args.variant!r}; choose one of: {', '.join(VARIANTS)}")
+        if args.variant == CUSTOM:
+            fail("--variant custom builds the model that a config's `model:` names: pass --config too")
+        try:
+            check_choice("variant", args.variant, VARIANTS)
+        except ValueError as err:
+            fail(str(err))
     values = read_config(args.config or CONFIG_DIR / f"{args.variant}.yaml")
     args.variant = args.variant or values.get("variant")
     if args.variant is None:
@@ -108,6 +120,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             setattr(args, name, values.get(name, default))
     args.model_overrides = dict(values.get("model", {}))
     args.augment = dict(values.get("augment", {}))
+    args.imports = list(values.get("imports", []))
     if args.latent_dim is not None:
         args.model_overrides["latent_dim"] = args.latent_dim
     positive = ["epochs", "batch_size", "gradient_accumulation_steps", "checkpointing_steps", "log_every"]

@@ -1,12 +1,15 @@
 """Checks that run before training, so that a run that cannot succeed fails in seconds with a
-message saying what to do: the model config, the tracker package, the token, the dataset and its
+message saying what to do: the imports that register parts of one's own, the model config, the tracker package, the token, the dataset and its
 image size, the output folders (separate, writable, with room) and the checkpoint to resume from."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import importlib.util
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -16,9 +19,9 @@ from huggingface_hub import get_token
 from torch import Tensor
 
 from autoencoders import AutoEncoder, AutoEncoderConfig
-from autoencoders.data import load_images, pad_images
+from autoencoders.data import load_images, pad_images, padding_to
 from training.checkpoints import latest_checkpoint, read_progress
-from training.options import TRACKER_PACKAGES, fail
+from training.options import CUSTOM, TRACKER_PACKAGES, fail
 from training.publish import is_repo_file
 
 
@@ -28,14 +31,43 @@ class Splits(NamedTuple):
     val: Tensor
     test: Tensor
     test_labels: Tensor
+    padding: list[int]
+
+
+def import_parts(entries: list[str]) -> None:
+    """Import the modules (names) and files (.py paths) that register parts of one's own."""
+    for entry in entries:
+        try:
+            if entry.endswith(".py"):
+                spec = importlib.util.spec_from_file_location(f"autoencoders_parts_{abs(hash(entry))}", entry)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"not a Python file: {entry}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[spec.name] = module
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(entry)
+        except Exception as err:
+            fail(f"cannot import {entry!r} (named in the config's imports): {type(err).__name__}: {err}")
 
 
 def build_model(args: argparse.Namespace) -> AutoEncoder:
+    """The model the run trains: a preset with the config's `model:` settings, or (variant custom)
+    the parts `model:` names; its imports first, so that parts of one's own are registered."""
+    import_parts(args.imports)
     torch.manual_seed(args.seed)
     try:
+        if args.variant == CUSTOM:
+            return AutoEncoder(**args.model_overrides)
         return AutoEncoder.from_variant(args.variant, **args.model_overrides)
     except (TypeError, ValueError) as err:
         fail(f"cannot build the {args.variant!r} model: {err}")
+
+
+def with_padding(model: AutoEncoder, padding: list[int]) -> AutoEncoder:
+    """The model, its config recording the padding the data loader added (what its metrics leave out)."""
+    model.config = dataclasses.replace(model.config, padding=list(padding))
+    return model
 
 
 def check_output_paths(args: argparse.Namespace, model: AutoEncoder, total_steps_bound: int) -> None:
@@ -89,24 +121,27 @@ def resolve_token(args: argparse.Namespace) -> str | None:
 def load_splits(args: argparse.Namespace, config: AutoEncoderConfig) -> Splits:
     """train / val / test as uint8 tensors padded to the model's input, checked against its shape."""
     try:
-        train, train_labels = load_images(args.dataset, "train", size=None)
-        val, _ = load_images(args.dataset, "val", size=None)
-        test, test_labels = load_images(args.dataset, "test", size=None)
+        train, train_labels, _ = load_images(args.dataset, "train", size=None)
+        val = load_images(args.dataset, "val", size=None).images
+        test, test_labels, _ = load_images(args.dataset, "test", size=None)
     except (FileNotFoundError, ValueError) as err:
         fail(f"cannot load the dataset {args.dataset!r}: {err}. Pass --dataset a folder of MNIST IDX files, "
              "parquet files or an image folder, or a Hub dataset id")
     channels, height, width = train.shape[1:]
-    if channels != config.channels or max(height, width) > config.image_size:
+    size = config.input_shape[1]
+    if channels != config.channels or max(height, width) > size or config.input_shape[1] != config.input_shape[2]:
+        shape = "x".join(map(str, config.input_shape))
         fail(f"the dataset's images are {channels}x{height}x{width} but the {config.variant} model takes "
-             f"{config.channels}x{config.image_size}x{config.image_size} (smaller images are padded): set channels "
-             "and image_size under `model:` in the config, or use a dataset of that size")
+             f"{shape} (smaller images are padded): set channels and image_size under `model:` in the config, "
+             "or use a dataset of that size")
     train_count, eval_count = args.max_train_samples, args.max_eval_samples
     return Splits(
-        pad_images(train[:train_count], config.image_size),
+        pad_images(train[:train_count], size),
         train_labels[:train_count],
-        pad_images(val[:eval_count], config.image_size),
-        pad_images(test[:eval_count], config.image_size),
+        pad_images(val[:eval_count], size),
+        pad_images(test[:eval_count], size),
         test_labels[:eval_count],
+        padding_to(train.shape, size),
     )
 
 

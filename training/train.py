@@ -37,17 +37,25 @@ from tqdm.auto import tqdm
 from autoencoders import AutoEncoder
 from autoencoders.augment import random_warp
 from autoencoders.cards import build_model_card
-from autoencoders.data import DEFAULT_DATASET
+from autoencoders.data import as_float, dataset_id
 from autoencoders.evaluate import evaluate, score_images
-from autoencoders.features import input_filters
-from autoencoders.metrics import CROP
+from autoencoders.features import NoFilters, input_filters
 from autoencoders.model import evaluating
 from autoencoders.noise import corrupt
 from training.atomic import commit_dir, fresh_staging
 from training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, flush_denormals, steps_per_epoch, train_steps
 from training.options import fail, parse_args, public_hyperparameters, reproduce_command, scrub
-from training.preflight import Splits, build_model, check_output_paths, check_tracker, load_splits, resolve_token, resume_point
+from training.preflight import (
+    Splits,
+    build_model,
+    check_output_paths,
+    check_tracker,
+    load_splits,
+    resolve_token,
+    resume_point,
+    with_padding,
+)
 from training.publish import push_folder, retry_command
 
 CARD_SAMPLES = 64
@@ -112,7 +120,7 @@ def validate(accelerator: Accelerator, model: AutoEncoder, images: Tensor) -> di
 
 def reconstruction_grid(model: AutoEncoder, images: Tensor) -> Tensor:
     """Images over their reconstructions, one column per image."""
-    originals = images.float() / 255
+    originals = as_float(images)
     with evaluating(model):
         reconstructions = model.reconstruct(originals.to(model.latent_mean.device)).cpu()
     return make_grid(torch.cat([originals.cpu(), reconstructions]), nrow=len(images), pad_value=1)
@@ -120,9 +128,9 @@ def reconstruction_grid(model: AutoEncoder, images: Tensor) -> Tensor:
 
 def feature_grid(model: AutoEncoder) -> Tensor:
     """The first `CARD_FEATURES` first-layer filters, 10 a row; a convolution's small kernels are
-    enlarged pixel for pixel to the size of a digit's crop."""
+    enlarged pixel for pixel to the size of the images. Raises NoFilters for an encoder without."""
     filters = input_filters(model)[:CARD_FEATURES].cpu()
-    scale = max(1, CROP // filters.shape[-1])
+    scale = max(1, model.config.content_shape[-1] // filters.shape[-1])
     return make_grid(filters.repeat_interleave(scale, dim=-1).repeat_interleave(scale, dim=-2), nrow=10, pad_value=1)
 
 
@@ -266,10 +274,13 @@ def write_output_folder(
     with torch.no_grad():
         samples = model.sample(CARD_SAMPLES, generator=torch.Generator(device).manual_seed(0)).cpu()
     save_image(make_grid(samples, nrow=8, pad_value=1), staging / "samples.png")
-    save_image(feature_grid(model), staging / "features.png")
-    images["What the first layer's units look for (grey 0, white positive, black negative)"] = "features.png"
+    try:
+        save_image(feature_grid(model), staging / "features.png")
+        images["What the first layer's units look for (grey 0, white positive, black negative)"] = "features.png"
+    except NoFilters as err:
+        print(f"note: no features.png on the card: {err}", flush=True)
     if model.config.noise:
-        clean = splits.test[:CARD_DIGITS].float() / 255
+        clean = as_float(splits.test[:CARD_DIGITS])
         noisy = corrupt(clean, "masking", 0.25, torch.Generator().manual_seed(0))
         with torch.no_grad():
             denoised = model.reconstruct(noisy.to(device)).cpu()
@@ -279,11 +290,12 @@ def write_output_folder(
         model.config,
         metrics,
         repo_id=args.hub_model_id,
-        dataset=DEFAULT_DATASET if Path(args.dataset).exists() else args.dataset,  # a local folder is a copy of MNIST
+        dataset=dataset_id(args.dataset),
         num_test_images=len(splits.test),
         hyperparameters=hyperparameters,
         command=command,
         images=images,
+        metric_names=model.bottleneck.statistic_names,
     )
     card.save(staging / "README.md")  # replaces the generic card save_pretrained wrote
     commit_dir(staging, args.output_dir)
@@ -336,6 +348,7 @@ def main(argv: list[str] | None = None, on_epoch_end: EpochHook | None = None) -
     check_tracker(args.report_to)
     token = resolve_token(args)
     splits = load_splits(args, model.config)
+    model = with_padding(model, splits.padding)
     bound = args.epochs * len(splits.train) // args.batch_size
     check_output_paths(args, model, bound)
     checkpoint = resume_point(args)
