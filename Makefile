@@ -5,7 +5,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install browser test
+.PHONY: install browser lint test
 
 install: $(VENV)/.installed
 
@@ -19,5 +19,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 browser:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
-test: install browser
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: install browser lint
 	$(PY) -m pytest -q

@@ -26,6 +26,7 @@ from torch import Tensor
 from .checks import check_choice
 
 SPLITS = ("train", "val", "test")
+SPLIT_FOLDERS = {"train", "test", "val", "validation"}
 DEFAULT_DATASET = "ylecun/mnist"
 VAL_SIZE = 5000
 VAL_SEED = 0
@@ -62,17 +63,24 @@ def load_images(
     split: str = "train",
     *,
     size: int | None = IMAGE_SIZE,
-    val_size: int = VAL_SIZE,
+    val_size: int | None = None,
 ) -> ImageSplit:
     """Load one split as uint8 images [N, C, size, size], int64 labels [N] and the padding added.
 
     `size=None` keeps the stored size (no padding). Labels are -1 where the source has none.
+    `val_size` (default: 5,000, or a tenth of a training split smaller than 50,000) is the seeded
+    slice of the official training split that `val` takes and `train` leaves out.
     """
     check_choice("split", split, SPLITS)
     images, labels = _load_official_split(source, "test" if split == "test" else "train")
     if split != "test":
+        if val_size is None:
+            val_size = VAL_SIZE if len(images) >= 10 * VAL_SIZE else max(1, len(images) // 10)
         if not 0 < val_size < len(images):
-            raise ValueError(f"val_size must be between 1 and {len(images) - 1}, got {val_size}")
+            raise ValueError(
+                f"the training split has {len(images)} images: too few for a validation slice of {val_size} "
+                f"(val_size must be between 1 and {len(images) - 1}; at least 2 training images are needed)"
+            )
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(VAL_SEED))
         keep = order[:val_size] if split == "val" else order[val_size:].sort().values
         images, labels = images[keep], labels[keep]
@@ -136,7 +144,16 @@ def _load_official_split(source: str | Path, split: str) -> tuple[Tensor, Tensor
             return _load_idx_folder(path, split)
         if any(path.rglob("*.parquet")):
             return _load_with_datasets("parquet", split, data_dir=str(path))
-        return _load_with_datasets("imagefolder", split, data_dir=str(path))
+        try:
+            return _load_with_datasets("imagefolder", split, data_dir=str(path))
+        except ValueError as err:
+            if "split" not in str(err):
+                raise
+            raise ValueError(
+                f"{path} has no {split!r} split. An image folder needs train/ and test/ subfolders, each holding "
+                "images or one folder of images per class (train/3/a.png); a flat folder of images is a training "
+                "split only"
+            ) from err
     if path.is_file():
         if path.suffix != ".parquet":
             raise ValueError(f"{path}: unknown dataset format (expected a folder of IDX files, parquet or images)")
@@ -185,6 +202,19 @@ def _load_with_datasets(name: str, split: str, **kwargs: object) -> tuple[Tensor
         raise ValueError(f"dataset {name!r}: images have different shapes {sorted(shapes)[:4]}; resize them first")
     stacked = np.stack(pixels)
     images = torch.from_numpy(stacked).unsqueeze(1) if stacked.ndim == 3 else torch.from_numpy(stacked).permute(0, 3, 1, 2)
-    label_column = "label" if "label" in dataset.features else None
-    labels = torch.tensor(dataset[label_column], dtype=torch.int64) if label_column else torch.full((len(images),), -1)
-    return images.contiguous(), labels
+    return images.contiguous(), _labels(dataset, len(images))
+
+
+def _labels(dataset: object, count: int) -> Tensor:
+    """The `label` column as int64, or -1 for every image where there is none: no column, missing
+    values, or the class names an image folder inferred from its split folders (train/*.png)."""
+    import datasets
+
+    feature = dataset.features.get("label")
+    unknown = torch.full((count,), -1, dtype=torch.int64)
+    if feature is None or (isinstance(feature, datasets.ClassLabel) and set(feature.names) <= SPLIT_FOLDERS):
+        return unknown
+    values = dataset["label"]
+    if any(value is None for value in values):
+        return unknown
+    return torch.tensor(values, dtype=torch.int64)

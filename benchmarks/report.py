@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Regenerate the README's "Benchmarks" section from benchmarks/results/*.json.
+"""Regenerate the benchmark tables of docs/benchmarks.md from benchmarks/results/*.json.
 
-    python benchmarks/report.py          # rewrites the part of README.md between the markers
+    python benchmarks/report.py          # rewrites the part of docs/benchmarks.md between the markers
 
 Every number in that section comes from a results file that a benchmark script wrote; this script
 only formats them.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+PAGE = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
 
 
@@ -113,24 +114,23 @@ def latency_section(latency: dict) -> str:
 
 
 def render() -> str:
-    sections = [("### Training speed", "speed.json", speed_section),
-                ("### Time to quality", "time_to_quality.json", time_to_quality_section),
-                ("### On a GPU", "gpu_h100.json", gpu_section),
-                ("### Model quality", "quality.json", quality_section),
-                ("### Space latency", "space_latency.json", latency_section)]
+    sections = [("## Training speed", "speed.json", speed_section),
+                ("## Time to quality", "time_to_quality.json", time_to_quality_section),
+                ("## On a GPU", "gpu_h100.json", gpu_section),
+                ("## Model quality", "quality.json", quality_section),
+                ("## Space latency", "space_latency.json", latency_section)]
     parts = [f"{title}\n\n{render_section(data)}" for title, name, render_section in sections if (data := load(name))]
     return "\n\n".join(parts)
 
 
 def main() -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    text = PAGE.read_text()
     if BEGIN not in text or END not in text:
-        sys.exit(f"README.md has no {BEGIN} ... {END} markers")
+        sys.exit(f"{PAGE} has no {BEGIN} ... {END} markers")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{BEGIN}\n{render()}\n{END}{tail}")
-    print("README.md benchmarks section regenerated")
+    PAGE.write_text(f"{head}{BEGIN}\n{render()}\n{END}{tail}")
+    print(f"{PAGE.relative_to(ROOT)}: benchmark tables regenerated")
 
 
 if __name__ == "__main__":

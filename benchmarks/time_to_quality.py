@@ -45,7 +45,7 @@ def run(data: str, output_dir: Path, extra: list[str]) -> dict[str, object]:
         print(f"epoch {epoch + 1}: test squared error {error:.3f} after {(clock - start - excluded) / 60:.1f} min", flush=True)
 
     argv = ["--variant", "deep", "--dataset", data, "--output_dir", str(output_dir),
-            "--checkpoint_dir", "runs/time_to_quality", "--report_to", "none", *extra]
+            "--checkpoint_dir", "runs/time_to_quality", "--report_to", "none", "--overwrite_output_dir", *extra]
     train(argv, on_epoch_end=on_epoch_end)
     first = next((point for point in curve if point["test_squared_error"] < TARGET), None)
     best = min(point["test_squared_error"] for point in curve)

@@ -133,3 +133,33 @@ def test_hub_dataset_offline_fails_clearly():
 def test_images_larger_than_the_model_input_are_refused():
     with pytest.raises(ValueError, match="larger than the 32x32"):
         pad_images(torch.zeros(1, 1, 40, 40, dtype=torch.uint8))
+
+
+def _save_pngs(folder, digits):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, digit in enumerate(digits):
+        Image.fromarray(digit).save(folder / f"{i}.png")
+
+
+def test_a_flat_folder_of_images_is_a_training_split_with_a_validation_slice_that_fits(tmp_path, mnist_test):
+    digits = mnist_test.images[:20, 0, 2:30, 2:30].numpy()
+    _save_pngs(tmp_path / "flat", digits)
+    train, val = load_images(tmp_path / "flat", "train"), load_images(tmp_path / "flat", "val")
+    assert len(train.images) == 18 and len(val.images) == 2  # a tenth for validation, not 5,000
+    assert (train.labels == -1).all() and train.padding == [2, 2, 2, 2]
+    with pytest.raises(ValueError, match=r"flat has no 'test' split. An image folder needs train/ and test/ subfolders"):
+        load_images(tmp_path / "flat", "test")
+    _save_pngs(tmp_path / "one", digits[:1])
+    with pytest.raises(ValueError, match="the training split has 1 images: too few for a validation slice"):
+        load_images(tmp_path / "one", "train")
+
+
+def test_split_folders_without_class_folders_load_without_labels(tmp_path, mnist_test):
+    digits = mnist_test.images[:24, 0, 2:30, 2:30].numpy()
+    _save_pngs(tmp_path / "split/train", digits[:12])
+    _save_pngs(tmp_path / "split/test", digits[12:])
+    test = load_images(tmp_path / "split", "test")
+    assert len(test.images) == 12 and (test.labels == -1).all()  # not the split names taken for classes
+    assert {tuple(image.flatten().tolist()) for image in test.images[:, 0, 2:30, 2:30]} == {tuple(d.flatten().tolist()) for d in digits[12:]}

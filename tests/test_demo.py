@@ -418,9 +418,9 @@ def test_features_put_the_units_a_digit_excites_most_first(client, sketches):
     assert len(cells(read(grid), size=4)) == 32 and "all 32 of its first-convolution kernels" in caption
 
 
-def test_readme_client_example_runs(space, tmp_path, test_digits, monkeypatch):
-    """The README's gradio_client example, run as written against the served app."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_docs_client_example_runs(space, tmp_path, test_digits, monkeypatch):
+    """The gradio_client example of docs/space.md, run as written against the served app."""
+    readme = (REPO / "docs/space.md").read_text(encoding="utf-8")
     example = readme.split("<!-- space-client-example -->\n```python\n", 1)[1].split("```", 1)[0]
     for name, image in (("seven.png", test_digits[0][14, 0]), ("one.png", test_digits[0][2, 0])):
         Image.fromarray(255 - image.numpy()).save(tmp_path / name)  # dark ink on light paper, opaque

@@ -328,10 +328,11 @@ def test_pca_from_the_gram_matrix_equals_pca_from_the_covariance(mnist_test):
 
 
 def _readme_files() -> dict[str, str]:
-    """The README's "Write your own part" files: each fenced block after `<!-- own-part-example: NAME -->`."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    """The files of the README's "Write your own part" and of docs/parts.md: each fenced block after
+    `<!-- own-part-example: NAME -->`."""
+    text = "".join((REPO / page).read_text(encoding="utf-8") for page in ("README.md", "docs/parts.md"))
     files = {}
-    for chunk in readme.split("<!-- own-part-example: ")[1:]:
+    for chunk in text.split("<!-- own-part-example: ")[1:]:
         name, rest = chunk.split(" -->\n", 1)
         body = rest.split("```", 2)[1]
         files[name] = body.split("\n", 1)[1]
@@ -340,13 +341,17 @@ def _readme_files() -> dict[str, str]:
 
 def test_the_readmes_write_your_own_part_section_runs_as_written(tmp_path, mnist_dir, script_env):
     files = _readme_files()
-    assert set(files) == {"my_parts.py", "use.py", "my-ae.yaml"}
+    assert set(files) == {"my_parts.py", "use.py", "my-ae.yaml", "my_bottleneck.py"}
     for name, body in files.items():
         (tmp_path / name).write_text(body)
     used = subprocess.run([sys.executable, "use.py"], cwd=tmp_path, env=script_env, capture_output=True, text=True)
     assert used.returncode == 0, used.stderr
-    assert "PartSpec(name='residual-mlp', args={'input_shape': [1, 32, 32], 'out_features': 16, 'width': 128, 'blocks': 2})" in used.stdout
-    assert (tmp_path / "my-ae/config.json").exists()
+    assert "PartSpec(name='residual-mlp', args={'input_shape': [1, 32, 32], 'out_features': 32, 'width': 128, 'blocks': 2})" in used.stdout
+    assert "{'kl': tensor(" in used.stdout and (tmp_path / "my-ae/config.json").exists()
+    bottleneck = subprocess.run([sys.executable, "my_bottleneck.py"], cwd=tmp_path, env=script_env, capture_output=True, text=True)
+    assert bottleneck.returncode == 0, bottleneck.stderr
+    assert "PartSpec(name='bounded', args={'latent_dim': 16, 'bound': 4.0, 'l2_weight': 0.001})" in bottleneck.stdout
+    assert "{'l2': tensor(" in bottleneck.stdout
     short = ["--epochs", "1", "--batch_size", "128", "--max_train_samples", "1024", "--max_eval_samples", "200", "--report_to", "none"]
     trained = subprocess.run(
         [sys.executable, str(REPO / "training/train.py"), "--config", "my-ae.yaml", "--dataset", str(mnist_dir), "--output_dir", "out/my-ae", *short],
@@ -354,8 +359,32 @@ def test_the_readmes_write_your_own_part_section_runs_as_written(tmp_path, mnist
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]
     config = json.loads((tmp_path / "out/my-ae/config.json").read_text())
-    assert config["encoder"]["name"] == "residual-mlp" and config["bottleneck"]["args"]["bound"] == 8.0
-    assert "Norm of the code per image" in (tmp_path / "out/my-ae/README.md").read_text()
+    assert config["encoder"]["name"] == "residual-mlp" and config["bottleneck"]["args"]["sparsity_penalty"] == "kl"
+    assert "Mean activation of the code's sigmoid units" in (tmp_path / "out/my-ae/README.md").read_text()
+
+
+def _run_example(page: str, marker: str, tmp_path: Path, mnist_dir: Path, env: dict) -> str:
+    """Run the python block after `marker` in `page` as a script in `tmp_path`, with the repository's
+    relative paths (MNIST, the bundled weights) pointed at where they are; return its output."""
+    text = (REPO / page).read_text(encoding="utf-8")
+    example = text.split(f"<!-- {marker} -->\n```python\n", 1)[1].split("```", 1)[0]
+    example = example.replace('"../shared/data/mnist"', repr(str(mnist_dir))).replace('"demo/weights/', f'"{REPO}/demo/weights/')
+    (tmp_path / "example.py").write_text(example)
+    result = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env={**env, "HF_TOKEN": ""}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_readmes_use_example_runs_as_written(tmp_path, mnist_dir, script_env):
+    output = _run_example("README.md", "use-example", tmp_path, mnist_dir, script_env)
+    assert "deep: 2.67 squared error per test digit" in output
+    assert AutoEncoder.from_pretrained(tmp_path / "my-deep").config.latent_dim == 16
+
+
+def test_the_librarys_reference_listing_runs_as_written(tmp_path, mnist_dir, script_env):
+    output = _run_example("docs/library.md", "library-example", tmp_path, mnist_dir, script_env)
+    assert "['simple', 'deep', 'denoising', 'sparse', 'conv', 'vae'] [2, 2, 2, 2]" in output
+    assert (tmp_path / "my-deep-ae/model.safetensors").exists()
 
 
 def test_a_card_names_the_dataset_the_model_was_trained_on(tmp_path, mnist_dir):

@@ -344,3 +344,17 @@ def test_the_command_line_fails_with_a_message_not_a_traceback(script_env):
     )
     assert result.returncode == 1
     assert "train.py: error: unknown variant 'contractive'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_rerun_into_a_trained_folder_is_refused_unless_asked_and_the_card_names_the_launcher(train_argv, tmp_path):
+    out = tmp_path / "simple"
+    main(train_argv("simple", out))
+    card = (out / "README.md").read_text()
+    assert "\npython training/train.py --variant simple" in card  # run in-process, not by accelerate launch
+    before = (out / "model.safetensors").read_bytes()
+    with pytest.raises(SystemExit, match="already holds a trained model; pass --overwrite_output_dir to replace it"):
+        main(train_argv("simple", out, "--seed", "1"))
+    assert (out / "model.safetensors").read_bytes() == before
+    main(train_argv("simple", out, "--seed", "1", "--overwrite_output_dir"))
+    assert (out / "model.safetensors").read_bytes() != before
+    assert "--overwrite_output_dir" not in (out / "README.md").read_text()

@@ -10,6 +10,7 @@ flags only, and a token is refused in a config file so that it never lands in on
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from pathlib import Path
 from typing import Any, NoReturn
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="YAML/JSON config (default: training/configs/<variant>.yaml)")
     parser.add_argument("--dataset", default=DEFAULT_DATASET, help="IDX folder, parquet, image folder or Hub dataset id")
     parser.add_argument("--output_dir", type=Path, help="the Hub model folder to write (default: out/<variant>)")
+    parser.add_argument("--overwrite_output_dir", action="store_true", help="replace the model an existing --output_dir holds")
     parser.add_argument("--checkpoint_dir", type=Path, help="training checkpoints (default: <output_dir>-checkpoints)")
     parser.add_argument("--logging_dir", type=Path, help="tracker logs (default: <checkpoint_dir>/logs)")
     for name, (kind, default, text) in HYPERPARAMETERS.items():
@@ -143,18 +145,23 @@ def public_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
     return hyperparameters | ({"augment": args.augment} if args.augment else {})
 
 
+def launched_by_accelerate() -> bool:
+    """Whether `accelerate launch` started this process (it sets its dynamo settings for every run)."""
+    return "ACCELERATE_DYNAMO_MODE" in os.environ
+
+
 def reproduce_command(argv: list[str], world_size: int, device_type: str, token: str | None) -> str:
-    """The command that trains the same model: without the token and without the resume (a resumed
-    run ends where an uninterrupted one does)."""
+    """The command that trains the same model, with the launcher it was run with: without the token,
+    the resume (a resumed run ends where an uninterrupted one does) or the overwrite flag."""
     kept, skip = [], False
     for arg in argv:
         if skip:
             skip = False
         elif arg in ("--hub_token", "--resume_from_checkpoint"):
             skip = True
-        elif not arg.startswith(("--hub_token=", "--resume_from_checkpoint=")):
+        elif arg != "--overwrite_output_dir" and not arg.startswith(("--hub_token=", "--resume_from_checkpoint=")):
             kept.append(arg)
-    launcher = "accelerate launch"
+    launcher = "accelerate launch" if launched_by_accelerate() else "python"
     if world_size > 1:
         launcher = f"accelerate launch --multi_gpu --num_processes {world_size}"
         if device_type == "cpu":

@@ -83,6 +83,9 @@ def check_output_paths(args: argparse.Namespace, model: AutoEncoder, total_steps
         if foreign:
             fail(f"--output_dir {out} holds {foreign}, which are not model-repo files; it is replaced by the "
                  "trained model, so choose a new or empty folder")
+        if (out / "config.json").exists() and not args.overwrite_output_dir:
+            fail(f"--output_dir {out} already holds a trained model; pass --overwrite_output_dir to replace it "
+                 "(it is replaced only once the new one is complete), or choose another folder")
     folders = [out.parent, checkpoints] + ([logs] if args.report_to != "none" else [])
     for folder in folders:
         try:

@@ -17,7 +17,7 @@ variants="${VARIANTS:-$(python -c "from autoencoders import VARIANTS; print(' '.
 
 for variant in $variants; do
   echo "=== $variant"
-  $launch training/train.py --variant "$variant" --dataset "$dataset" --output_dir "demo/weights/$variant" \
+  $launch training/train.py --variant "$variant" --dataset "$dataset" --output_dir "demo/weights/$variant" --overwrite_output_dir \
     --checkpoint_dir "runs/$variant/checkpoints" --logging_dir "runs/$variant/logs" "$@"
 done
 python training/summary.py $(for variant in $variants; do echo "demo/weights/$variant"; done)
