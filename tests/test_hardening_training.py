@@ -294,7 +294,7 @@ def test_a_kill_during_a_checkpoint_save_leaves_the_previous_checkpoint_usable(t
 def test_a_kill_while_writing_the_model_folder_leaves_the_previous_model(tmp_path, train_argv, script_env):
     previous = AutoEncoder.from_variant("simple")
     previous.save_pretrained(tmp_path / "out")
-    run = _start(train_argv("simple", tmp_path / "out"), script_env, tmp_path / "log", DIE_DURING_THE_MODEL_FOLDER)
+    run = _start(train_argv("simple", tmp_path / "out", "--overwrite_output_dir"), script_env, tmp_path / "log", DIE_DURING_THE_MODEL_FOLDER)
     assert run.wait(timeout=300) == -signal.SIGKILL, (tmp_path / "log").read_text()[-3000:]
     assert (tmp_path / ".out.tmp/model.safetensors").read_bytes() == b"half a model"
     assert parameter_digest(AutoEncoder.from_pretrained(tmp_path / "out")) == parameter_digest(previous)
