@@ -66,9 +66,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_space(port: int, timeout: float = 120) -> tuple[subprocess.Popen, float]:
-    """`python app.py` on `port`; returns the process and its cold start in seconds."""
-    env = os.environ | {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "OMP_WAIT_POLICY": "PASSIVE"}
+def start_space(port: int, timeout: float = 120, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+    """`python app.py` on `port` (with `env` added to this process's environment); returns the
+    process and its cold start in seconds."""
+    env = os.environ | {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "OMP_WAIT_POLICY": "PASSIVE"} | (env or {})
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.DEVNULL)
     while time.perf_counter() - start < timeout:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 WORKERS = 2  # model events run on two threads: one per core of a basic Space; more only queue inside torch
 QUEUE_SIZE = 64  # at the ~35 requests/s measured on 2 shared cores a full queue drains in ~2 s; beyond it, refuse at once
+CACHE_MINUTES = 10  # cached files (uploads, output pictures) older than this are deleted: see cache_lifetime
 CANVAS = 280  # sketchpad pixels: 10x MNIST's 28, small enough to upload on every stroke
 GALLERY_SCALE = 8  # gallery digits go onto the sketchpad 8x enlarged, black on white like a drawing
 POOL = {"concurrency_id": "models", "concurrency_limit": WORKERS}  # every model event shares the workers
@@ -361,12 +362,21 @@ def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
     pick_into(picker, gallery, sketch, args)
 
 
+def cache_lifetime() -> tuple[int, int]:
+    """(how often, after how many seconds) Gradio deletes cached files: `AUTOENCODERS_CACHE_MINUTES`
+    (default 10). Nearly every call of a slider-fed endpoint returns a picture never seen before and a
+    browser fetches it at once, so ten minutes bound the cache at ten minutes of traffic (about 40 MB
+    at 20 requests/s); Gradio keeps them forever by default."""
+    seconds = max(1, round(float(os.environ.get("AUTOENCODERS_CACHE_MINUTES", CACHE_MINUTES)) * 60))
+    return min(60, seconds), seconds
+
+
 def build_demo(endpoints: Endpoints | None = None) -> gr.Blocks:
     """The whole Space. Loads the models (Hub, else bundled) unless `endpoints` is given."""
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL refuses images over twice this size before decoding them
     endpoints = endpoints or Endpoints(load_models(), load_digits())
     gallery = endpoints.digits.gallery()
-    with gr.Blocks(title="Autoencoders", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="Autoencoders", analytics_enabled=False, delete_cache=cache_lifetime()) as demo:
         gr.Markdown(INTRO)
         with gr.Accordion("Models: where each came from, and what its model card reports", open=False):
             gr.Markdown(endpoints.models_markdown())
