@@ -30,9 +30,7 @@ def sparsity_penalty(kind: str, rho_hat: Tensor, target: float = 0.05) -> Tensor
     if kind == "l1":
         return rho_hat.abs().sum()
     rho_hat = rho_hat.clamp(_EPS, 1 - _EPS)
-    return (
-        target * torch.log(target / rho_hat) + (1 - target) * torch.log((1 - target) / (1 - rho_hat))
-    ).sum()
+    return (target * torch.log(target / rho_hat) + (1 - target) * torch.log((1 - target) / (1 - rho_hat))).sum()
 
 
 def gaussian_kl(mean: Tensor, logvar: Tensor) -> Tensor:
@@ -54,9 +52,7 @@ class SparseBottleneck(Bottleneck):
 
     statistic_names = {"mean_activation": "Mean activation of the code's sigmoid units"}
 
-    def __init__(
-        self, latent_dim: int, sparsity_penalty: str = "kl", sparsity_weight: float = 3.0, sparsity_target: float = 0.05
-    ) -> None:
+    def __init__(self, latent_dim: int, sparsity_penalty: str = "kl", sparsity_weight: float = 3.0, sparsity_target: float = 0.05) -> None:
         super().__init__(latent_dim)
         check_choice("sparsity penalty", sparsity_penalty, SPARSITY_PENALTIES)
         if not 0.0 < sparsity_target < 1.0:

@@ -151,7 +151,9 @@ def from_settings(
     if "image_size" in values:
         shape[1:] = [values.pop("image_size")] * 2
     config["input_shape"] = shape
-    takes = {kind: set(parameters_of(part_class(kind, spec.name))) - set(CONTEXT[kind]) for kind, spec in specs.items() if kind not in fixed}
+    takes = {
+        kind: set(parameters_of(part_class(kind, spec.name))) - set(CONTEXT[kind]) for kind, spec in specs.items() if kind not in fixed
+    }
     unknown = []
     for key, value in values.items():
         takers = [kind for kind, accepted in takes.items() if key in accepted]
@@ -182,9 +184,7 @@ def _is_instance(value: Any, hint: Any) -> bool:
     if origin is list:
         return isinstance(value, list) and all(_is_instance(v, args[0]) for v in value)
     if origin is dict:
-        return isinstance(value, dict) and all(
-            _is_instance(k, args[0]) and _is_instance(v, args[1]) for k, v in value.items()
-        )
+        return isinstance(value, dict) and all(_is_instance(k, args[0]) and _is_instance(v, args[1]) for k, v in value.items())
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is int:

@@ -130,10 +130,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     expected = int(np.prod(dims))
     if len(raw) - header != expected:
-        raise ValueError(
-            f"{path}: truncated or oversized IDX body: header says {dims} = {expected} bytes, "
-            f"file holds {len(raw) - header}"
-        )
+        raise ValueError(f"{path}: truncated or oversized IDX body: header says {dims} = {expected} bytes, file holds {len(raw) - header}")
     return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
 
 

@@ -45,9 +45,7 @@ def score_images(model: AutoEncoder, images: Tensor, batch_size: int = BATCH_SIZ
     return {name: torch.cat([scores[name] for scores in batches]) for name in batches[0]}
 
 
-def noisy_batches(
-    images: Tensor, kind: str, level: float, seed: int = 0, batch_size: int = BATCH_SIZE
-) -> Iterator[tuple[Tensor, Tensor]]:
+def noisy_batches(images: Tensor, kind: str, level: float, seed: int = 0, batch_size: int = BATCH_SIZE) -> Iterator[tuple[Tensor, Tensor]]:
     """(clean, corrupted) float batches of `images` on the CPU: the seeded noise every denoising
     measure uses, so that any denoiser is scored on exactly the same noisy images."""
     generator = torch.Generator().manual_seed(seed)

@@ -59,7 +59,13 @@ class HubMixin(PyTorchModelHubMixin, library_name="autoencoders", license="mit",
         source = str(pretrained_model_name_or_path)
         if not os.path.isdir(source) and (source.startswith(("/", ".", "~")) or source.count("/") > 1):
             raise FileNotFoundError(f"{source}: no such model folder (and not a Hub repo id)")
-        hub = {"revision": revision, "cache_dir": cache_dir, "force_download": force_download, "token": token, "local_files_only": local_files_only}
+        hub = {
+            "revision": revision,
+            "cache_dir": cache_dir,
+            "force_download": force_download,
+            "token": token,
+            "local_files_only": local_files_only,
+        }
         config = load_config(fetch(source, CONFIG_NAME, hub))
         return cls._from_pretrained(model_id=source, **hub, config=config, map_location=map_location)
 
@@ -78,7 +84,13 @@ class HubMixin(PyTorchModelHubMixin, library_name="autoencoders", license="mit",
         **_: Any,
     ) -> T:
         """Build the model from `config` and load its safetensors weights, exactly."""
-        hub = {"revision": revision, "cache_dir": cache_dir, "force_download": force_download, "token": token, "local_files_only": local_files_only}
+        hub = {
+            "revision": revision,
+            "cache_dir": cache_dir,
+            "force_download": force_download,
+            "token": token,
+            "local_files_only": local_files_only,
+        }
         try:
             model = cls(config)
         except (TypeError, ValueError) as err:  # a part nobody registered, or arguments it refuses

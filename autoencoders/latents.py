@@ -123,7 +123,9 @@ class LatentStatistics:
         """
         check_choice("sample source", source, SAMPLE_SOURCES)
         if source == "prior" and not self.bottleneck.has_prior:
-            raise ValueError("only a model whose bottleneck has a prior (the VAE) can sample it; this model samples its fitted mixture (source='mixture')")
+            raise ValueError(
+                "only a model whose bottleneck has a prior (the VAE) can sample it; this model samples its fitted mixture (source='mixture')"
+            )
         device = self.latent_mean.device
         if source == "prior":
             return self.decode(self.bottleneck.sample_prior(n, generator, device))

@@ -98,9 +98,7 @@ def pca_baseline(train_images: Tensor, test_images: Tensor, components: int, pad
     return summarize(test_images, PCA(train_images, components).reconstruct(test_images), padding)
 
 
-def linear_probe_accuracy(
-    train_codes: Tensor, train_labels: Tensor, test_codes: Tensor, test_labels: Tensor, max_iter: int = 500
-) -> float:
+def linear_probe_accuracy(train_codes: Tensor, train_labels: Tensor, test_codes: Tensor, test_labels: Tensor, max_iter: int = 500) -> float:
     """Test accuracy of a multinomial logistic regression trained on standardised codes.
 
     BLAS runs on one thread: the matrices are small (N x code size), and threads that spin while

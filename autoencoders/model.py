@@ -95,7 +95,9 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
         if config is None:
             config = _config_from(settings, built)
         context = {"bottleneck": {"latent_dim": config.latent_dim}}
-        self.bottleneck = built["bottleneck"] if "bottleneck" in built else build_part("bottleneck", config.bottleneck, context["bottleneck"])
+        self.bottleneck = (
+            built["bottleneck"] if "bottleneck" in built else build_part("bottleneck", config.bottleneck, context["bottleneck"])
+        )
         context["encoder"] = {"input_shape": config.input_shape, "out_features": self.bottleneck.in_features}
         context["decoder"] = {"latent_dim": config.latent_dim, "output_shape": config.input_shape}
         for kind in ("encoder", "decoder"):

@@ -40,7 +40,7 @@ def random_corruption(images: Tensor, noise: dict[str, float], generator: torch.
     order = torch.randperm(count, generator=generator, device=images.device)
     result = torch.empty_like(images)
     for index, (kind, largest) in enumerate(noise.items()):
-        rows = order[index * count // len(noise):(index + 1) * count // len(noise)]
+        rows = order[index * count // len(noise) : (index + 1) * count // len(noise)]
         level_shape = (len(rows),) + (1,) * (images.ndim - 1)
         level = torch.rand(level_shape, generator=generator, device=images.device, dtype=images.dtype) * largest
         result[rows] = corrupt(images[rows], kind, level, generator)

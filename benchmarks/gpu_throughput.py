@@ -40,8 +40,14 @@ def main(data: str = "../shared/data/mnist") -> None:
                 optimizer.step()
             torch.cuda.synchronize()
             samples_per_s = 100 * batch_size / (time.perf_counter() - start)
-            rows.append({"variant": name, "batch_size": batch_size, "samples_per_s": samples_per_s,
-                         "seconds_per_epoch": len(images) / samples_per_s})
+            rows.append(
+                {
+                    "variant": name,
+                    "batch_size": batch_size,
+                    "samples_per_s": samples_per_s,
+                    "seconds_per_epoch": len(images) / samples_per_s,
+                }
+            )
             print(f"{name} batch={batch_size} {samples_per_s:,.0f} samples/s  {len(images) / samples_per_s:.3f} s/epoch", flush=True)
     device = torch.cuda.get_device_name()
     out = Path(__file__).parent / "results" / f"gpu_{device.split()[1].lower()}.json"

@@ -47,15 +47,26 @@ def reconstruction_rows(models: dict[str, AutoEncoder], evaluations: dict[str, d
     rows = []
     for name, model in models.items():
         metrics = evaluations[name]
-        rows.append({"model": name, "latent_dim": model.config.latent_dim,
-                     **{key: metrics[key] for key in ("squared_error", "bce", "psnr", "linear_probe_accuracy",
-                                                      "pca_squared_error", "pca_bce", "pca_psnr")},
-                     "kl": metrics.get("kl"),
-                     "error_over_pca": metrics["squared_error"] / metrics["pca_squared_error"],
-                     "hinton_2006_squared_error": HINTON_2006.get(name), "keras_bce": KERAS_BCE.get(name)})
-        print(f"{name:10s} squared error {metrics['squared_error']:6.3f} (PCA-{model.config.latent_dim} "
-              f"{metrics['pca_squared_error']:.2f})  BCE {metrics['bce']:.4f}  PSNR {metrics['psnr']:.2f}  "
-              f"probe {metrics['linear_probe_accuracy']:.4f}", flush=True)
+        rows.append(
+            {
+                "model": name,
+                "latent_dim": model.config.latent_dim,
+                **{
+                    key: metrics[key]
+                    for key in ("squared_error", "bce", "psnr", "linear_probe_accuracy", "pca_squared_error", "pca_bce", "pca_psnr")
+                },
+                "kl": metrics.get("kl"),
+                "error_over_pca": metrics["squared_error"] / metrics["pca_squared_error"],
+                "hinton_2006_squared_error": HINTON_2006.get(name),
+                "keras_bce": KERAS_BCE.get(name),
+            }
+        )
+        print(
+            f"{name:10s} squared error {metrics['squared_error']:6.3f} (PCA-{model.config.latent_dim} "
+            f"{metrics['pca_squared_error']:.2f})  BCE {metrics['bce']:.4f}  PSNR {metrics['psnr']:.2f}  "
+            f"probe {metrics['linear_probe_accuracy']:.4f}",
+            flush=True,
+        )
     return rows
 
 
@@ -69,13 +80,20 @@ def denoising_rows(evaluations: dict[str, dict[str, float]], test_images: torch.
                 psnr(clean, torch.from_numpy(median_filter(noisy.numpy(), size=(1, 1, 3, 3))))
                 for clean, noisy in noisy_batches(test_images, kind, level)
             ])  # fmt: skip
-            row = {"corruption": kind, "level": level, "noisy": evaluations["deep"][denoising_key("noisy", kind, level)],
-                   "median_filter": median.mean().item()}
+            row = {
+                "corruption": kind,
+                "level": level,
+                "noisy": evaluations["deep"][denoising_key("noisy", kind, level)],
+                "median_filter": median.mean().item(),
+            }
             for name in ("denoising", "deep"):
                 row[name] = evaluations[name][denoising_key("denoised", kind, level)]
             rows.append(row)
-            print(f"{kind:16s} {level:4.2f}  noisy {row['noisy']:5.2f}  denoising {row['denoising']:5.2f}  "
-                  f"deep {row['deep']:5.2f}  median {row['median_filter']:5.2f} dB", flush=True)
+            print(
+                f"{kind:16s} {level:4.2f}  noisy {row['noisy']:5.2f}  denoising {row['denoising']:5.2f}  "
+                f"deep {row['deep']:5.2f}  median {row['median_filter']:5.2f} dB",
+                flush=True,
+            )
     return rows
 
 
@@ -89,8 +107,11 @@ def sample_rows(models: dict[str, AutoEncoder], train, test) -> tuple[float, lis
             with torch.no_grad():
                 samples = model.eval().sample(NUM_SAMPLES, torch.Generator().manual_seed(0), source=source)
             rows.append({"model": name, "source": source, **sample_quality(classifier, samples)})
-            print(f"{name:10s} {source:8s} samples recognised {rows[-1]['confident_fraction']:.1%}, "
-                  f"class evenness {rows[-1]['class_evenness']:.3f}", flush=True)
+            print(
+                f"{name:10s} {source:8s} samples recognised {rows[-1]['confident_fraction']:.1%}, "
+                f"class evenness {rows[-1]['class_evenness']:.3f}",
+                flush=True,
+            )
     return accuracy, rows
 
 
@@ -107,8 +128,13 @@ def main() -> None:
     reconstruction = reconstruction_rows(models, evaluations)
     denoising = denoising_rows(evaluations, test[0])
     classifier_accuracy, samples = sample_rows(models, train, test)
-    results = {"reconstruction": reconstruction, "denoising": denoising, "samples": samples,
-               "classifier_test_accuracy": classifier_accuracy, "num_samples": NUM_SAMPLES}
+    results = {
+        "reconstruction": reconstruction,
+        "denoising": denoising,
+        "samples": samples,
+        "classifier_test_accuracy": classifier_accuracy,
+        "num_samples": NUM_SAMPLES,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"classifier test accuracy {classifier_accuracy:.4f}; wrote {RESULTS}")

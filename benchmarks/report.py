@@ -31,69 +31,149 @@ def load(name: str) -> dict | None:
 
 def speed_section(speed: dict) -> str:
     machine = speed["machine"]
-    rows = [[f"`{r['model']}`", f"{r['ours_samples_per_s']:,.0f}", f"{r['ceiling_samples_per_s']:,.0f}",
-             f"{r['fraction_of_ceiling']:.0%}", f"{r['products_only_samples_per_s'] / r['ceiling_samples_per_s']:.0%}",
-             f"{r['plain_samples_per_s']:,.0f}", f"{r['speedup_over_plain']:.1f}x",
-             f"{r['reference_samples_per_s']:,.0f}", f"{r['speedup_over_reference']:.1f}x",
-             f"{r['sgemm_gflops']:.0f}", f"{r['ours_peak_rss_mb']:.0f}"] for r in speed["rows"]]
-    return (f"Training throughput on this machine ({machine['cpu']}, {machine['cores']} cores, "
-            f"{machine['torch_threads']} torch threads, torch {machine['torch']}), batch 256, forward + backward + "
-            "optimizer step. *Ceiling*: sgemm measured at the model's own matrix-product shapes, turned into samples/s "
-            "from its matmul FLOPs per sample; *products alone*: the fraction of it that the step's matrix products "
-            "reach when run back to back with nothing else, the most any loop could reach. *Plain loop*: the simplest "
-            "fast loop (slices of a shuffled float copy of the split, default Adam, subnormals not flushed, batch 256). "
-            "*Reference*: the same "
-            "model fed the tutorial's way (torchvision MNIST, per-image `Pad` + `ToTensor`, `DataLoader` batch 32). "
-            "`deep-tutorial` is the tutorial's 1024-341-113-20 model. Loop rates are medians over half-second windows "
-            "of 10 timed seconds, so that a neighbour's burst on a shared machine does not drag them down.\n\n"
-            + table(["model", "ours (samples/s)", "ceiling (samples/s)", "of ceiling", "products alone",
-                     "plain loop (samples/s)", "vs plain", "reference (samples/s)", "vs reference",
-                     "sgemm GFLOP/s", "peak RSS (MB)"], rows)
-            + "\n\nRegenerate: `python benchmarks/speed.py` (about 7 minutes, on a quiet machine).")
+    rows = [
+        [
+            f"`{r['model']}`",
+            f"{r['ours_samples_per_s']:,.0f}",
+            f"{r['ceiling_samples_per_s']:,.0f}",
+            f"{r['fraction_of_ceiling']:.0%}",
+            f"{r['products_only_samples_per_s'] / r['ceiling_samples_per_s']:.0%}",
+            f"{r['plain_samples_per_s']:,.0f}",
+            f"{r['speedup_over_plain']:.1f}x",
+            f"{r['reference_samples_per_s']:,.0f}",
+            f"{r['speedup_over_reference']:.1f}x",
+            f"{r['sgemm_gflops']:.0f}",
+            f"{r['ours_peak_rss_mb']:.0f}",
+        ]
+        for r in speed["rows"]
+    ]
+    return (
+        f"Training throughput on this machine ({machine['cpu']}, {machine['cores']} cores, "
+        f"{machine['torch_threads']} torch threads, torch {machine['torch']}), batch 256, forward + backward + "
+        "optimizer step. *Ceiling*: sgemm measured at the model's own matrix-product shapes, turned into samples/s "
+        "from its matmul FLOPs per sample; *products alone*: the fraction of it that the step's matrix products "
+        "reach when run back to back with nothing else, the most any loop could reach. *Plain loop*: the simplest "
+        "fast loop (slices of a shuffled float copy of the split, default Adam, subnormals not flushed, batch 256). "
+        "*Reference*: the same "
+        "model fed the tutorial's way (torchvision MNIST, per-image `Pad` + `ToTensor`, `DataLoader` batch 32). "
+        "`deep-tutorial` is the tutorial's 1024-341-113-20 model. Loop rates are medians over half-second windows "
+        "of 10 timed seconds, so that a neighbour's burst on a shared machine does not drag them down.\n\n"
+        + table(
+            [
+                "model",
+                "ours (samples/s)",
+                "ceiling (samples/s)",
+                "of ceiling",
+                "products alone",
+                "plain loop (samples/s)",
+                "vs plain",
+                "reference (samples/s)",
+                "vs reference",
+                "sgemm GFLOP/s",
+                "peak RSS (MB)",
+            ],
+            rows,
+        )
+        + "\n\nRegenerate: `python benchmarks/speed.py` (about 7 minutes, on a quiet machine)."
+    )
 
 
 def time_to_quality_section(ttq: dict) -> str:
-    reached = (f"reached a test squared error of {ttq['reached_error']:.3f} < {ttq['target']:.2f} after "
-               f"**{ttq['seconds'] / 60:.1f} minutes** (epoch {ttq['epoch']})" if ttq.get("seconds") is not None
-               else f"did not reach {ttq['target']:.2f} in {ttq['epochs_run']} epochs (best {ttq['best_error']:.3f})")
-    return (f"Time to quality: the `deep` preset (30-d code) with its training config "
-            f"(`training/configs/deep.yaml`) on this CPU {reached}; the clock counts training and the per-epoch "
-            f"validation, not the test evaluations. Regenerate: `python benchmarks/time_to_quality.py`.")
+    reached = (
+        f"reached a test squared error of {ttq['reached_error']:.3f} < {ttq['target']:.2f} after "
+        f"**{ttq['seconds'] / 60:.1f} minutes** (epoch {ttq['epoch']})"
+        if ttq.get("seconds") is not None
+        else f"did not reach {ttq['target']:.2f} in {ttq['epochs_run']} epochs (best {ttq['best_error']:.3f})"
+    )
+    return (
+        f"Time to quality: the `deep` preset (30-d code) with its training config "
+        f"(`training/configs/deep.yaml`) on this CPU {reached}; the clock counts training and the per-epoch "
+        f"validation, not the test evaluations. Regenerate: `python benchmarks/time_to_quality.py`."
+    )
 
 
 def gpu_section(gpu: dict) -> str:
-    rows = [[f"`{r['variant']}`", str(r["batch_size"]), f"{r['samples_per_s']:,.0f}", f"{r['seconds_per_epoch']:.3f}"]
-            for r in gpu["rows"]]
+    rows = [[f"`{r['variant']}`", str(r["batch_size"]), f"{r['samples_per_s']:,.0f}", f"{r['seconds_per_epoch']:.3f}"] for r in gpu["rows"]]
     note = f"; {gpu['note']}" if gpu.get("note") else ""
-    return (f"On a GPU ({gpu['device']}, torch {gpu['torch']}{note}), the whole training split resident on the GPU, "
-            "fused Adam, TF32:\n\n" + table(["preset", "batch", "samples/s", "s per 55k-image epoch"], rows)
-            + "\n\nRegenerate on a CUDA machine: `python benchmarks/gpu_throughput.py`.")
+    return (
+        f"On a GPU ({gpu['device']}, torch {gpu['torch']}{note}), the whole training split resident on the GPU, "
+        "fused Adam, TF32:\n\n"
+        + table(["preset", "batch", "samples/s", "s per 55k-image epoch"], rows)
+        + "\n\nRegenerate on a CUDA machine: `python benchmarks/gpu_throughput.py`."
+    )
 
 
 def quality_section(quality: dict) -> str:
     def num(value: float | None, fmt: str) -> str:
         return "" if value is None else format(value, fmt)
 
-    recon = [[f"`{r['model']}`", str(r["latent_dim"]), num(r["squared_error"], ".3f"), num(r["pca_squared_error"], ".2f"),
-              num(r["error_over_pca"], ".2f"), num(r["hinton_2006_squared_error"], ".2f"), num(r["bce"], ".4f"),
-              num(r["keras_bce"], ".3f"), num(r["psnr"], ".2f"), num(r["linear_probe_accuracy"], ".2%"), num(r.get("kl"), ".2f")]
-             for r in quality["reconstruction"]]
-    denoise = [[r["corruption"].replace("_", "-"), f"{r['level']:g}", f"{r['noisy']:.2f}", f"**{r['denoising']:.2f}**",
-                f"{r['denoising'] - r['noisy']:+.2f}", f"{r['deep']:.2f}", f"{r['median_filter']:.2f}"] for r in quality["denoising"]]
+    recon = [
+        [
+            f"`{r['model']}`",
+            str(r["latent_dim"]),
+            num(r["squared_error"], ".3f"),
+            num(r["pca_squared_error"], ".2f"),
+            num(r["error_over_pca"], ".2f"),
+            num(r["hinton_2006_squared_error"], ".2f"),
+            num(r["bce"], ".4f"),
+            num(r["keras_bce"], ".3f"),
+            num(r["psnr"], ".2f"),
+            num(r["linear_probe_accuracy"], ".2%"),
+            num(r.get("kl"), ".2f"),
+        ]
+        for r in quality["reconstruction"]
+    ]
+    denoise = [
+        [
+            r["corruption"].replace("_", "-"),
+            f"{r['level']:g}",
+            f"{r['noisy']:.2f}",
+            f"**{r['denoising']:.2f}**",
+            f"{r['denoising'] - r['noisy']:+.2f}",
+            f"{r['deep']:.2f}",
+            f"{r['median_filter']:.2f}",
+        ]
+        for r in quality["denoising"]
+    ]
     sources = {"mixture": "mixture fitted to its training codes", "prior": "its prior N(0, I)"}
-    samples = [[f"`{r['model']}`", sources[r["source"]], f"{r['confident_fraction']:.1%}", f"{r['class_evenness']:.3f}",
-                f"{r['rarest_class_share']:.1%}", f"{r['commonest_class_share']:.1%}"] for r in quality["samples"]]
-    return ("Every bundled model on the MNIST test set (10,000 digits; 28x28 crop). Squared error is per image, summed "
-            "over 784 pixels in [0, 1]; PCA is fitted on the training split with as many components as the code.\n\n"
-            + table(["model", "code", "squared error", "PCA", "error / PCA", "Hinton & Salakhutdinov 2006", "BCE / pixel",
-                     "Keras tutorial BCE", "PSNR (dB)", "linear probe", "KL"], recon)
-            + "\n\nDenoising, PSNR (dB) against the clean digit, seeded noise:\n\n"
-            + table(["corruption", "level", "noisy input", "`denoising`", "gain", "`deep`", "3x3 median filter"], denoise)
-            + f"\n\nSamples: {quality['num_samples']:,} per model, judged by a small CNN trained here on the training split "
-            f"({quality['classifier_test_accuracy']:.2%} test accuracy): the share it names with confidence > 0.9, and how "
-            "evenly the ten digits appear among those (normalised entropy, 1 = perfectly even).\n\n"
-            + table(["model", "codes drawn from", "recognised", "class evenness", "rarest digit", "commonest digit"], samples)
-            + "\n\nRegenerate: `python benchmarks/quality.py` (about 2 minutes).")
+    samples = [
+        [
+            f"`{r['model']}`",
+            sources[r["source"]],
+            f"{r['confident_fraction']:.1%}",
+            f"{r['class_evenness']:.3f}",
+            f"{r['rarest_class_share']:.1%}",
+            f"{r['commonest_class_share']:.1%}",
+        ]
+        for r in quality["samples"]
+    ]
+    return (
+        "Every bundled model on the MNIST test set (10,000 digits; 28x28 crop). Squared error is per image, summed "
+        "over 784 pixels in [0, 1]; PCA is fitted on the training split with as many components as the code.\n\n"
+        + table(
+            [
+                "model",
+                "code",
+                "squared error",
+                "PCA",
+                "error / PCA",
+                "Hinton & Salakhutdinov 2006",
+                "BCE / pixel",
+                "Keras tutorial BCE",
+                "PSNR (dB)",
+                "linear probe",
+                "KL",
+            ],
+            recon,
+        )
+        + "\n\nDenoising, PSNR (dB) against the clean digit, seeded noise:\n\n"
+        + table(["corruption", "level", "noisy input", "`denoising`", "gain", "`deep`", "3x3 median filter"], denoise)
+        + f"\n\nSamples: {quality['num_samples']:,} per model, judged by a small CNN trained here on the training split "
+        f"({quality['classifier_test_accuracy']:.2%} test accuracy): the share it names with confidence > 0.9, and how "
+        "evenly the ten digits appear among those (normalised entropy, 1 = perfectly even).\n\n"
+        + table(["model", "codes drawn from", "recognised", "class evenness", "rarest digit", "commonest digit"], samples)
+        + "\n\nRegenerate: `python benchmarks/quality.py` (about 2 minutes)."
+    )
 
 
 def latency_section(latency: dict) -> str:
@@ -103,22 +183,26 @@ def latency_section(latency: dict) -> str:
         cells = [f"{e['p50_ms']:.0f} / {e['p95_ms']:.0f}" for e in run["endpoints"].values()]
         rows.append([run["client"], str(run["clients"]), str(run["calls"]), str(run["errors"]), *cells])
     endpoints = list(latency["runs"][0]["endpoints"])
-    return (f"Latency of the Space as clients see it, p50 / p95 in ms, on this machine ({machine['cpu']}, "
-            f"{machine['cores']} cores; clients on the same machine). Cold start (process start to first HTTP 200, "
-            f"all six models loaded): **{latency['cold_start_s']:.1f} s**.\n\n"
-            + table(["client", "concurrent clients", "calls", "errors", *endpoints], rows)
-            + "\n\n`http` is Gradio's HTTP API with the result read from the server-sent events as they are pushed, the "
-            "path a browser takes. `gradio_client` is `Client.predict`: it checks for the server's messages every 50 ms, "
-            "which adds 60-90 ms to every call whatever the server does. At 10 and 50 clients the calls queue behind "
-            "the two CPU cores (clients and server share them).\n\nRegenerate: `python benchmarks/space_latency.py`.")
+    return (
+        f"Latency of the Space as clients see it, p50 / p95 in ms, on this machine ({machine['cpu']}, "
+        f"{machine['cores']} cores; clients on the same machine). Cold start (process start to first HTTP 200, "
+        f"all six models loaded): **{latency['cold_start_s']:.1f} s**.\n\n"
+        + table(["client", "concurrent clients", "calls", "errors", *endpoints], rows)
+        + "\n\n`http` is Gradio's HTTP API with the result read from the server-sent events as they are pushed, the "
+        "path a browser takes. `gradio_client` is `Client.predict`: it checks for the server's messages every 50 ms, "
+        "which adds 60-90 ms to every call whatever the server does. At 10 and 50 clients the calls queue behind "
+        "the two CPU cores (clients and server share them).\n\nRegenerate: `python benchmarks/space_latency.py`."
+    )
 
 
 def render() -> str:
-    sections = [("## Training speed", "speed.json", speed_section),
-                ("## Time to quality", "time_to_quality.json", time_to_quality_section),
-                ("## On a GPU", "gpu_h100.json", gpu_section),
-                ("## Model quality", "quality.json", quality_section),
-                ("## Space latency", "space_latency.json", latency_section)]
+    sections = [
+        ("## Training speed", "speed.json", speed_section),
+        ("## Time to quality", "time_to_quality.json", time_to_quality_section),
+        ("## On a GPU", "gpu_h100.json", gpu_section),
+        ("## Model quality", "quality.json", quality_section),
+        ("## Space latency", "space_latency.json", latency_section),
+    ]
     parts = [f"{title}\n\n{render_section(data)}" for title, name, render_section in sections if (data := load(name))]
     return "\n\n".join(parts)
 

@@ -84,8 +84,15 @@ def soak(url: str, pid: int, cache: Path, args: argparse.Namespace, sketches: li
     def sample() -> None:
         while True:
             cache_mb, files = folder_mb(cache)
-            curve.append({"s": round(time.perf_counter() - start, 1), "rss_mb": round(resident_mb(pid), 1),
-                          "cache_mb": round(cache_mb, 2), "cache_files": files, "calls": len(latencies) + len(errors)})
+            curve.append(
+                {
+                    "s": round(time.perf_counter() - start, 1),
+                    "rss_mb": round(resident_mb(pid), 1),
+                    "cache_mb": round(cache_mb, 2),
+                    "cache_files": files,
+                    "calls": len(latencies) + len(errors),
+                }
+            )
             if done.wait(args.every):
                 return
 
@@ -148,10 +155,12 @@ def main() -> None:
     results = {"machine": machine(load_at_start), "cold_start_s": round(cold_start, 2), **results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{results['calls']} calls in {args.minutes} min ({results['calls_per_s']}/s), {results['errors']} errors, "
-          f"p95 {results['p95_ms']} ms; memory {results['rss_after_warmup_mb']} -> {results['rss_end_mb']} MB "
-          f"(growth after warm-up {results['rss_growth_mb']} MB); cache {results['cache_after_warmup_mb']} -> "
-          f"{results['cache_end_mb']} MB, at most {results['cache_max_files']} files")
+    print(
+        f"{results['calls']} calls in {args.minutes} min ({results['calls_per_s']}/s), {results['errors']} errors, "
+        f"p95 {results['p95_ms']} ms; memory {results['rss_after_warmup_mb']} -> {results['rss_end_mb']} MB "
+        f"(growth after warm-up {results['rss_growth_mb']} MB); cache {results['cache_after_warmup_mb']} -> "
+        f"{results['cache_end_mb']} MB, at most {results['cache_max_files']} files"
+    )
     problems = [f"{results['errors']} errors: {results['error_samples']}"] if results["errors"] else []
     if results["rss_growth_mb"] > MAX_GROWTH_MB:
         problems.append(f"memory grew {results['rss_growth_mb']} MB after warm-up (at most {MAX_GROWTH_MB})")

@@ -227,8 +227,12 @@ def machine(load_at_start: tuple[float, float, float]) -> dict[str, Any]:
 
     from benchmarks.machine import describe_machine
 
-    return {**describe_machine(), "gradio": gradio.__version__, "load_average_at_start": load_at_start,
-            "load_average_at_end": os.getloadavg()}
+    return {
+        **describe_machine(),
+        "gradio": gradio.__version__,
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": os.getloadavg(),
+    }
 
 
 def table(results: dict[str, Any]) -> str:

@@ -119,9 +119,12 @@ def run(data: str, seconds: float) -> dict[str, object]:
         row["speedup_over_plain"] = row["ours_samples_per_s"] / row["plain_samples_per_s"]
         row["fraction_of_ceiling"] = row["ours_samples_per_s"] / row["ceiling_samples_per_s"]
         rows.append(row)
-        print(f"{name:14s} ours {row['ours_samples_per_s']:9,.0f}/s  ceiling {row['ceiling_samples_per_s']:9,.0f}/s "
-              f"({row['fraction_of_ceiling']:.0%})  reference {row['reference_samples_per_s']:7,.0f}/s "
-              f"(x{row['speedup_over_reference']:.1f})  plain {row['plain_samples_per_s']:7,.0f}/s  peak {row['ours_peak_rss_mb']:.0f} MB", flush=True)
+        print(
+            f"{name:14s} ours {row['ours_samples_per_s']:9,.0f}/s  ceiling {row['ceiling_samples_per_s']:9,.0f}/s "
+            f"({row['fraction_of_ceiling']:.0%})  reference {row['reference_samples_per_s']:7,.0f}/s "
+            f"(x{row['speedup_over_reference']:.1f})  plain {row['plain_samples_per_s']:7,.0f}/s  peak {row['ours_peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
     return {"machine": describe_machine(), "rows": rows}
 
 

@@ -44,15 +44,34 @@ def run(data: str, output_dir: Path, extra: list[str]) -> dict[str, object]:
         excluded += time.perf_counter() - clock
         print(f"epoch {epoch + 1}: test squared error {error:.3f} after {(clock - start - excluded) / 60:.1f} min", flush=True)
 
-    argv = ["--variant", "deep", "--dataset", data, "--output_dir", str(output_dir),
-            "--checkpoint_dir", "runs/time_to_quality", "--report_to", "none", "--overwrite_output_dir", *extra]
+    argv = [
+        "--variant",
+        "deep",
+        "--dataset",
+        data,
+        "--output_dir",
+        str(output_dir),
+        "--checkpoint_dir",
+        "runs/time_to_quality",
+        "--report_to",
+        "none",
+        "--overwrite_output_dir",
+        *extra,
+    ]
     train(argv, on_epoch_end=on_epoch_end)
     first = next((point for point in curve if point["test_squared_error"] < TARGET), None)
     best = min(point["test_squared_error"] for point in curve)
-    return {"variant": "deep", "target": TARGET, "epochs_run": len(curve), "best_error": best,
-            "epoch": first and first["epoch"], "seconds": first and first["seconds"],
-            "reached_error": first and first["test_squared_error"], "command": " ".join(["training/train.py", *argv]),
-            "curve": curve}
+    return {
+        "variant": "deep",
+        "target": TARGET,
+        "epochs_run": len(curve),
+        "best_error": best,
+        "epoch": first and first["epoch"],
+        "seconds": first and first["seconds"],
+        "reached_error": first and first["test_squared_error"],
+        "command": " ".join(["training/train.py", *argv]),
+        "curve": curve,
+    }
 
 
 def main() -> None:

@@ -162,4 +162,6 @@ def test_split_folders_without_class_folders_load_without_labels(tmp_path, mnist
     _save_pngs(tmp_path / "split/test", digits[12:])
     test = load_images(tmp_path / "split", "test")
     assert len(test.images) == 12 and (test.labels == -1).all()  # not the split names taken for classes
-    assert {tuple(image.flatten().tolist()) for image in test.images[:, 0, 2:30, 2:30]} == {tuple(d.flatten().tolist()) for d in digits[12:]}
+    assert {tuple(image.flatten().tolist()) for image in test.images[:, 0, 2:30, 2:30]} == {
+        tuple(d.flatten().tolist()) for d in digits[12:]
+    }

@@ -109,13 +109,25 @@ def _edit_weights(edit_state):
         (_corrupt_header, r"model.safetensors: not a readable safetensors file"),
         (lambda f: (f / "config.json").write_text("{not json"), r"config.json: not valid JSON"),
         (_edit_config(latent_dim="20"), r"config.json: config field 'latent_dim' must be int, got '20'"),
-        (_edit_config(encoder={"name": "mlp", "args": {"hidden_dims": [32, "wide"]}}), r"config.json: hidden_dims must be positive ints, got \[32, 'wide'\]"),
+        (
+            _edit_config(encoder={"name": "mlp", "args": {"hidden_dims": [32, "wide"]}}),
+            r"config.json: hidden_dims must be positive ints, got \[32, 'wide'\]",
+        ),
         (_edit_config(encoder=5), r"config.json: encoder must be a registered name or \{'name': ..., 'args': \{...\}\}, got 5"),
-        (_edit_config(decoder={"name": "linear", "args": {"colour": 1}}), r"config.json: LinearDecoder: got an unexpected keyword argument 'colour'"),
+        (
+            _edit_config(decoder={"name": "linear", "args": {"colour": 1}}),
+            r"config.json: LinearDecoder: got an unexpected keyword argument 'colour'",
+        ),
         (_edit_config(variant="contractive"), r"config.json: unknown variant 'contractive'; choose one of: simple, deep"),
         (_edit_config(dropout=0.1, colour="red"), r"config.json: unknown config keys \['colour', 'dropout'\]"),
-        (_edit_weights(lambda s: s.update(extra=torch.zeros(3))), r"model.safetensors does not match its config.json: unexpected tensors \['extra'\]"),
-        (_edit_weights(lambda s: s.update({"encoder.1.weight": torch.zeros(20, 1000)})), r"model.safetensors does not match .*wrong shapes: encoder.1.weight \[20, 1000\] \(config expects \[20, 1024\]\)"),
+        (
+            _edit_weights(lambda s: s.update(extra=torch.zeros(3))),
+            r"model.safetensors does not match its config.json: unexpected tensors \['extra'\]",
+        ),
+        (
+            _edit_weights(lambda s: s.update({"encoder.1.weight": torch.zeros(20, 1000)})),
+            r"model.safetensors does not match .*wrong shapes: encoder.1.weight \[20, 1000\] \(config expects \[20, 1024\]\)",
+        ),
     ],
 )
 def test_a_damaged_model_folder_fails_naming_the_file_and_the_problem(damage, words, tmp_path):
@@ -182,7 +194,18 @@ def test_a_checkpoint_whose_model_is_a_pickle_is_refused(finished_run, tmp_path)
 
 def test_a_nan_loss_stops_at_the_step_it_happened_and_keeps_the_last_good_checkpoint(train_argv, tmp_path):
     # an absurd learning rate, ramped up by the warmup, overflows the weights after a few checkpoints
-    flags = ["--epochs", "3", "--learning_rate", "1e36", "--lr_warmup_steps", "20", "--checkpointing_steps", "4", "--checkpoints_total_limit", "10"]
+    flags = [
+        "--epochs",
+        "3",
+        "--learning_rate",
+        "1e36",
+        "--lr_warmup_steps",
+        "20",
+        "--checkpointing_steps",
+        "4",
+        "--checkpoints_total_limit",
+        "10",
+    ]
     stopped = {}
     for log_every in ("50", "1"):  # the loss is read every 50 steps, or after every step
         out = tmp_path / f"every-{log_every}"
@@ -202,7 +225,17 @@ def test_the_token_never_appears_in_any_file_or_log_of_a_run(fake_hub, monkeypat
     token = "hf_FakeTokenForTheLeakTest0123456789"
     monkeypatch.setenv("HF_TOKEN", token)
     hub = fake_hub()
-    flags = ["--report_to", "tensorboard", "--checkpointing_steps", "4", "--push_to_hub", "--hub_token", token, "--hub_model_id", "someone/simple"]
+    flags = [
+        "--report_to",
+        "tensorboard",
+        "--checkpointing_steps",
+        "4",
+        "--push_to_hub",
+        "--hub_token",
+        token,
+        "--hub_model_id",
+        "someone/simple",
+    ]
     main(train_argv("simple", tmp_path / "out", *flags))
 
     assert hub.calls[-1][3] == token  # the token was used, for the push only
@@ -294,7 +327,9 @@ def test_a_kill_during_a_checkpoint_save_leaves_the_previous_checkpoint_usable(t
 def test_a_kill_while_writing_the_model_folder_leaves_the_previous_model(tmp_path, train_argv, script_env):
     previous = AutoEncoder.from_variant("simple")
     previous.save_pretrained(tmp_path / "out")
-    run = _start(train_argv("simple", tmp_path / "out", "--overwrite_output_dir"), script_env, tmp_path / "log", DIE_DURING_THE_MODEL_FOLDER)
+    run = _start(
+        train_argv("simple", tmp_path / "out", "--overwrite_output_dir"), script_env, tmp_path / "log", DIE_DURING_THE_MODEL_FOLDER
+    )
     assert run.wait(timeout=300) == -signal.SIGKILL, (tmp_path / "log").read_text()[-3000:]
     assert (tmp_path / ".out.tmp/model.safetensors").read_bytes() == b"half a model"
     assert parameter_digest(AutoEncoder.from_pretrained(tmp_path / "out")) == parameter_digest(previous)

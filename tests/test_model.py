@@ -78,7 +78,10 @@ def test_deep_widths_are_sane_for_any_depth_and_code_size():
     ("kwargs", "words"),
     [
         ({"recon_loss": "l2"}, "choose one of: bce, mse, rmse"),
-        ({"bottleneck": "nearest"}, "unknown bottleneck 'nearest'; choose one of: plain, sparse, variational.* import the code that registers it"),
+        (
+            {"bottleneck": "nearest"},
+            "unknown bottleneck 'nearest'; choose one of: plain, sparse, variational.* import the code that registers it",
+        ),
         ({"bottleneck": "sparse", "sparsity_penalty": "l0"}, "choose one of: log, l1, kl"),
         ({"noise": {"blur": 0.1}}, "choose one of: gaussian, masking, salt_and_pepper"),
         ({"activation": "swish"}, "choose one of: relu"),
@@ -231,8 +234,16 @@ def test_missing_tensor_fails_loudly(tmp_path):
     ("key", "value", "words"),
     [
         ("latent_dim", 7, r"config.json: the plain bottleneck's latent_dim is 6 but the model's is 7"),
-        ("encoder", {"name": "mlp", "args": {"hidden_dims": [16]}}, r"wrong shapes: encoder.1.weight \[32, 1024\] \(config expects \[16, 1024\]\)"),
-        ("decoder", {"name": "shuffled-mlp"}, r"config.json: unknown decoder 'shuffled-mlp'; choose one of: linear, mlp, conv.*import the code that registers it"),
+        (
+            "encoder",
+            {"name": "mlp", "args": {"hidden_dims": [16]}},
+            r"wrong shapes: encoder.1.weight \[32, 1024\] \(config expects \[16, 1024\]\)",
+        ),
+        (
+            "decoder",
+            {"name": "shuffled-mlp"},
+            r"config.json: unknown decoder 'shuffled-mlp'; choose one of: linear, mlp, conv.*import the code that registers it",
+        ),
         ("dropout", 0.1, r"config.json: unknown config keys \['dropout'\]"),
     ],
 )

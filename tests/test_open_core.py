@@ -106,7 +106,10 @@ def test_parts_of_ones_own_train_through_train_py_and_round_trip_bit_for_bit(tmp
             "--max_train_samples", "6400", "--max_eval_samples", "500", "--report_to", "none"]  # fmt: skip
     metrics = train.main(argv)  # 2 epochs of 100 steps
     saved = json.loads((out / "config.json").read_text())
-    assert saved["encoder"] == {"name": "test-residual-mlp", "args": {"input_shape": [1, 32, 32], "out_features": 16, "width": 128, "blocks": 2, "activation": "gelu"}}
+    assert saved["encoder"] == {
+        "name": "test-residual-mlp",
+        "args": {"input_shape": [1, 32, 32], "out_features": 16, "width": 128, "blocks": 2, "activation": "gelu"},
+    }
     assert saved["bottleneck"] == {"name": "test-tanh", "args": {"latent_dim": 16, "bound": 8.0, "l2_weight": 0.001}}
     assert saved["decoder"]["name"] == "mlp" and saved["decoder"]["args"]["hidden_dims"] == [128]
     assert saved["padding"] == [2, 2, 2, 2] and saved["variant"] == "custom"
@@ -138,7 +141,9 @@ def test_loading_without_the_registering_import_names_the_part(tmp_path):
     assert "CheckpointError" in result.stderr
     assert "config.json: unknown bottleneck 'test-tanh'; choose one of: plain, sparse, variational" in result.stderr
     assert "import the code that registers it (@register('test-tanh')) first" in result.stderr
-    with_import = f"import sys; sys.path.insert(0, 'tests'); import test_open_core; {code}.reconstruct(__import__('torch').zeros(1, 1, 32, 32))"
+    with_import = (
+        f"import sys; sys.path.insert(0, 'tests'); import test_open_core; {code}.reconstruct(__import__('torch').zeros(1, 1, 32, 32))"
+    )
     assert subprocess.run([sys.executable, "-c", with_import], capture_output=True, text=True, cwd=REPO).returncode == 0
 
 
@@ -256,7 +261,9 @@ def _train_a_few_steps(model: AutoEncoder, images: Tensor, steps: int = 4) -> Au
 def test_every_built_in_part_trains_at_every_size_and_scores_the_unpadded_region(shape, bottleneck, mnist_test):
     images, padding = _tinted_digits(mnist_test, SHAPES[shape])
     for part, args in PARTS.items():
-        model = AutoEncoder(encoder=part, decoder=part, bottleneck=bottleneck, input_shape=SHAPES[shape], latent_dim=8, padding=padding, **args)
+        model = AutoEncoder(
+            encoder=part, decoder=part, bottleneck=bottleneck, input_shape=SHAPES[shape], latent_dim=8, padding=padding, **args
+        )
         model = _train_a_few_steps(model, images)
         scores = score_images(model, images[:64])
         assert all(torch.isfinite(values).all() for values in scores.values()), (part, scores)
@@ -304,7 +311,15 @@ def test_a_training_config_imports_the_file_that_registers_its_parts(tmp_path):
         "    def forward(self, images):\n        return self.linear(images.flatten(1))\n"
     )
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"variant": "custom", "imports": ["my_parts.py"], "model": {"encoder": {"name": "test-file-encoder"}, "scale": 2.0, "decoder": "linear", "latent_dim": 5}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "variant": "custom",
+                "imports": ["my_parts.py"],
+                "model": {"encoder": {"name": "test-file-encoder"}, "scale": 2.0, "decoder": "linear", "latent_dim": 5},
+            }
+        )
+    )
     model = build_model(parse_args(["--config", str(config)]))
     assert type(model.encoder).__name__ == "FileEncoder" and model.config.encoder.args["scale"] == 2.0
     config.write_text(yaml.safe_dump({"variant": "custom", "imports": ["no_such_parts_module"], "model": {}}))

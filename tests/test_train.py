@@ -80,7 +80,15 @@ def test_every_preset_trains_into_a_hub_folder_whose_card_matches_a_reevaluation
     train, train_labels = mnist_train[0][:TRAIN_SUBSET], mnist_train[1][:TRAIN_SUBSET]
     test, test_labels = mnist_test[0][:EVAL_SUBSET], mnist_test[1][:EVAL_SUBSET]
     assert metrics == pytest.approx(evaluate(model, train, train_labels, test, test_labels), rel=1e-5)
-    expected_keys = {"squared_error", "bce", "psnr", "pca_squared_error", "linear_probe_accuracy", "psnr_denoised_masking_0.25", "psnr_noisy_salt_and_pepper_0.25"}
+    expected_keys = {
+        "squared_error",
+        "bce",
+        "psnr",
+        "pca_squared_error",
+        "linear_probe_accuracy",
+        "psnr_denoised_masking_0.25",
+        "psnr_noisy_salt_and_pepper_0.25",
+    }
     assert expected_keys <= set(metrics) and ("kl" in metrics) == (variant == "vae")
 
     torch.manual_seed(0)
@@ -115,8 +123,10 @@ def test_the_loop_trains_on_warped_batches_when_the_config_asks(mnist_train):
 @pytest.mark.parametrize("started", [False, True])
 def test_subnormals_are_flushed_on_every_thread_when_asked_before_the_thread_pool_starts(started, script_env):
     subnormals = "torch.ones(1 << 20, dtype=torch.int32).view(torch.float32)"  # 1.4e-45 each, split over the threads
-    code = (f"import torch; from training.loop import flush_denormals; {'torch.ones(1 << 20).mul(2); ' * started}"
-            f"print(flush_denormals(), {subnormals}.mul(3.0).count_nonzero().item())")
+    code = (
+        f"import torch; from training.loop import flush_denormals; {'torch.ones(1 << 20).mul(2); ' * started}"
+        f"print(flush_denormals(), {subnormals}.mul(3.0).count_nonzero().item())"
+    )
     env = {**script_env, "OMP_NUM_THREADS": "2"}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=True)
     flushed, left = result.stdout.split()
@@ -129,7 +139,19 @@ def test_subnormals_are_flushed_on_every_thread_when_asked_before_the_thread_poo
 def test_two_processes_train_disjoint_shards_end_with_identical_weights_and_resume_exactly(tmp_path, train_argv, script_env):
     out = tmp_path / "deep"
     accelerate = Path(sys.executable).with_name("accelerate")
-    command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    command = [
+        str(accelerate),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]
 
     def launch(output_dir, *flags):
         result = subprocess.run(
@@ -174,9 +196,7 @@ def test_report_to_logs_scalars_and_a_reconstruction_grid(tracker, tmp_path, tra
     logs, store = tmp_path / "logs", tmp_path / "trackio"
     env = {**script_env, "TRACKIO_DIR": str(store)}
     argv = train_argv("simple", tmp_path / "out", "--report_to", tracker, "--logging_dir", str(logs))
-    result = subprocess.run(
-        [sys.executable, "training/train.py", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
+    result = subprocess.run([sys.executable, "training/train.py", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     if tracker == "tensorboard":
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -228,7 +248,16 @@ def test_resume_from_a_mid_epoch_checkpoint_equals_the_uninterrupted_run(variant
 def test_push_uploads_exactly_the_repo_files_in_one_commit(fake_hub, train_argv, tmp_path, capsys):
     hub = fake_hub()
     out = tmp_path / "simple"
-    flags = ["--push_to_hub", "--hub_model_id", "someone/ae-simple", "--hub_token", "hf_test", "--hub_private_repo", "--checkpointing_steps", "4"]
+    flags = [
+        "--push_to_hub",
+        "--hub_model_id",
+        "someone/ae-simple",
+        "--hub_token",
+        "hf_test",
+        "--hub_private_repo",
+        "--checkpointing_steps",
+        "4",
+    ]
     main(train_argv("simple", out, *flags))
 
     assert [call[0] for call in hub.calls] == ["create_repo", "create_commit"]
@@ -259,16 +288,34 @@ def test_live_push_then_load_from_the_hub(tmp_path, train_argv, script_env):
     import uuid
 
     env = {**script_env, "HF_HUB_OFFLINE": "0"}
-    user = subprocess.run([sys.executable, "-c", "from huggingface_hub import whoami; print(whoami()['name'])"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    user = subprocess.run(
+        [sys.executable, "-c", "from huggingface_hub import whoami; print(whoami()['name'])"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     repo_id = f"{user}/autoencoders-test-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "simple"
     try:
-        subprocess.run([sys.executable, "training/train.py", *train_argv("simple", out, "--push_to_hub", "--hub_model_id", repo_id, "--hub_private_repo")], cwd=REPO, env=env, check=True, timeout=600)
+        subprocess.run(
+            [
+                sys.executable,
+                "training/train.py",
+                *train_argv("simple", out, "--push_to_hub", "--hub_model_id", repo_id, "--hub_private_repo"),
+            ],
+            cwd=REPO,
+            env=env,
+            check=True,
+            timeout=600,
+        )
         check = f"from autoencoders import AutoEncoder; AutoEncoder.from_pretrained({repo_id!r}); from huggingface_hub import HfApi; print(sorted(HfApi().list_repo_files({repo_id!r})))"
         listed = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
         assert listed.strip() == str(sorted(REPO_FILES | {".gitattributes"}))
     finally:
-        subprocess.run([sys.executable, "-c", f"from huggingface_hub import HfApi; HfApi().delete_repo({repo_id!r}, missing_ok=True)"], env=env)
+        subprocess.run(
+            [sys.executable, "-c", f"from huggingface_hub import HfApi; HfApi().delete_repo({repo_id!r}, missing_ok=True)"], env=env
+        )
 
 
 def _write(path, text):
@@ -340,7 +387,12 @@ def test_bad_setups_fail_before_training_with_what_to_do(case, words, train_argv
 
 def test_the_command_line_fails_with_a_message_not_a_traceback(script_env):
     result = subprocess.run(
-        [sys.executable, "training/train.py", "--variant", "contractive"], cwd=REPO, env=script_env, capture_output=True, text=True, timeout=120
+        [sys.executable, "training/train.py", "--variant", "contractive"],
+        cwd=REPO,
+        env=script_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1
     assert "train.py: error: unknown variant 'contractive'" in result.stderr and "Traceback" not in result.stderr

@@ -40,9 +40,7 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def save_checkpoint(
-    accelerator: Accelerator, folder: Path, step: int, progress: dict[str, Any], limit: int | None
-) -> Path:
+def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, progress: dict[str, Any], limit: int | None) -> Path:
     """Save the full training state at `step` atomically; every process must call this."""
     target = folder / f"checkpoint-{step}"
     staging = staging_path(target)
@@ -67,9 +65,7 @@ def read_progress(checkpoint: Path) -> dict[str, Any]:
     """The `training_state.json` of a checkpoint, checking that the folder is one of ours."""
     progress_file = checkpoint / PROGRESS_NAME
     if not checkpoint.is_dir() or not progress_file.is_file() or not (checkpoint / MODEL_NAME).is_file():
-        raise ValueError(
-            f"{checkpoint} is not a complete checkpoint of this script (it needs {PROGRESS_NAME} and {MODEL_NAME})"
-        )
+        raise ValueError(f"{checkpoint} is not a complete checkpoint of this script (it needs {PROGRESS_NAME} and {MODEL_NAME})")
     return json.loads(progress_file.read_text())
 
 
@@ -77,8 +73,11 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path) -> dict[str, Any
     """Restore model, optimizer, scheduler and random states from `checkpoint`; return its progress."""
     progress = read_progress(checkpoint)
     if not (checkpoint / f"random_states_{accelerator.process_index}.pkl").is_file():
-        print(f"warning: {checkpoint} has no random states for process {accelerator.process_index}: "
-              "the resumed run will not repeat the original one exactly", flush=True)
+        print(
+            f"warning: {checkpoint} has no random states for process {accelerator.process_index}: "
+            "the resumed run will not repeat the original one exactly",
+            flush=True,
+        )
     try:
         accelerator.load_state(str(checkpoint))
     except (pickle.UnpicklingError, RuntimeError, OSError, ValueError, KeyError) as err:

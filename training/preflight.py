@@ -81,11 +81,15 @@ def check_output_paths(args: argparse.Namespace, model: AutoEncoder, total_steps
             fail(f"--output_dir {out} is a file; choose a folder")
         foreign = sorted(p.name for p in out.iterdir() if not (p.is_file() and is_repo_file(p.name)))
         if foreign:
-            fail(f"--output_dir {out} holds {foreign}, which are not model-repo files; it is replaced by the "
-                 "trained model, so choose a new or empty folder")
+            fail(
+                f"--output_dir {out} holds {foreign}, which are not model-repo files; it is replaced by the "
+                "trained model, so choose a new or empty folder"
+            )
         if (out / "config.json").exists() and not args.overwrite_output_dir:
-            fail(f"--output_dir {out} already holds a trained model; pass --overwrite_output_dir to replace it "
-                 "(it is replaced only once the new one is complete), or choose another folder")
+            fail(
+                f"--output_dir {out} already holds a trained model; pass --overwrite_output_dir to replace it "
+                "(it is replaced only once the new one is complete), or choose another folder"
+            )
     folders = [out.parent, checkpoints] + ([logs] if args.report_to != "none" else [])
     for folder in folders:
         try:
@@ -100,8 +104,10 @@ def check_output_paths(args: argparse.Namespace, model: AutoEncoder, total_steps
     for folder, need in needs.items():
         free = shutil.disk_usage(folder).free
         if free < need:
-            fail(f"not enough free space in {folder}: {free / 1e6:.1f} MB free, about {need / 1e6:.1f} MB needed "
-                 "(the model folder, and the checkpoints kept by --checkpoints_total_limit); free some space or choose another folder")
+            fail(
+                f"not enough free space in {folder}: {free / 1e6:.1f} MB free, about {need / 1e6:.1f} MB needed "
+                "(the model folder, and the checkpoints kept by --checkpoints_total_limit); free some space or choose another folder"
+            )
 
 
 def check_tracker(report_to: str) -> None:
@@ -128,15 +134,19 @@ def load_splits(args: argparse.Namespace, config: AutoEncoderConfig) -> Splits:
         val = load_images(args.dataset, "val", size=None).images
         test, test_labels, _ = load_images(args.dataset, "test", size=None)
     except (FileNotFoundError, ValueError) as err:
-        fail(f"cannot load the dataset {args.dataset!r}: {err}. Pass --dataset a folder of MNIST IDX files, "
-             "parquet files or an image folder, or a Hub dataset id")
+        fail(
+            f"cannot load the dataset {args.dataset!r}: {err}. Pass --dataset a folder of MNIST IDX files, "
+            "parquet files or an image folder, or a Hub dataset id"
+        )
     channels, height, width = train.shape[1:]
     size = config.input_shape[1]
     if channels != config.channels or max(height, width) > size or config.input_shape[1] != config.input_shape[2]:
         shape = "x".join(map(str, config.input_shape))
-        fail(f"the dataset's images are {channels}x{height}x{width} but the {config.variant} model takes "
-             f"{shape} (smaller images are padded): set channels and image_size under `model:` in the config, "
-             "or use a dataset of that size")
+        fail(
+            f"the dataset's images are {channels}x{height}x{width} but the {config.variant} model takes "
+            f"{shape} (smaller images are padded): set channels and image_size under `model:` in the config, "
+            "or use a dataset of that size"
+        )
     train_count, eval_count = args.max_train_samples, args.max_eval_samples
     return Splits(
         pad_images(train[:train_count], size),
@@ -152,8 +162,11 @@ def resume_point(args: argparse.Namespace) -> Path | None:
     """The checkpoint to resume from, checked before training starts."""
     if args.resume_from_checkpoint is None:
         if latest_checkpoint(args.checkpoint_dir):
-            print(f"warning: {args.checkpoint_dir} holds checkpoints of an earlier run; this run starts from scratch "
-                  "and saves beside them (pass --resume_from_checkpoint latest to continue that run instead)", flush=True)
+            print(
+                f"warning: {args.checkpoint_dir} holds checkpoints of an earlier run; this run starts from scratch "
+                "and saves beside them (pass --resume_from_checkpoint latest to continue that run instead)",
+                flush=True,
+            )
         return None
     if args.resume_from_checkpoint == "latest":
         checkpoint = latest_checkpoint(args.checkpoint_dir)

@@ -30,9 +30,7 @@ def push_folder(folder: Path, repo_id: str, *, token: str, private: bool) -> str
     api = HfApi(token=token)
     repo = api.create_repo(repo_id, private=private, exist_ok=True)
     operations = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p)) for p in repo_files(folder)]
-    commit = api.create_commit(
-        repo.repo_id, operations=operations, commit_message=f"Upload {folder.name} trained with autoencoders"
-    )
+    commit = api.create_commit(repo.repo_id, operations=operations, commit_message=f"Upload {folder.name} trained with autoencoders")
     return commit.commit_url
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Print a markdown table of the test metrics in the model cards of trained folders.
 
-    python training/summary.py demo/weights/*
+python training/summary.py demo/weights/*
 """
 
 from __future__ import annotations

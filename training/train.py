@@ -170,9 +170,11 @@ def resume(accelerator: Accelerator, checkpoint: Path, progress: dict[str, Any])
 
 def stop_on_non_finite_loss(args: argparse.Namespace, bad_step: int, per_epoch: int) -> NoReturn:
     last = latest_checkpoint(args.checkpoint_dir)
-    fail(f"the training loss became nan or inf at step {bad_step} (epoch {(bad_step - 1) // per_epoch}); "
-         f"stopped without saving anything after it. Last good checkpoint: {last or 'none'}. "
-         "Lower --learning_rate (or raise --lr_warmup_steps) and start again")
+    fail(
+        f"the training loss became nan or inf at step {bad_step} (epoch {(bad_step - 1) // per_epoch}); "
+        f"stopped without saving anything after it. Last good checkpoint: {last or 'none'}. "
+        "Lower --learning_rate (or raise --lr_warmup_steps) and start again"
+    )
 
 
 EpochHook = Callable[[int, AutoEncoder], None]
@@ -192,9 +194,11 @@ def train(
     accumulation = args.gradient_accumulation_steps
     per_epoch = steps_per_epoch(len(splits.train), args.batch_size, world, accumulation)
     if per_epoch == 0:
-        fail(f"the training split has {len(splits.train)} images, fewer than one optimizer step takes "
-             f"(batch_size x processes x gradient_accumulation_steps = {args.batch_size * world * accumulation}): "
-             "lower --batch_size or train on more images")
+        fail(
+            f"the training split has {len(splits.train)} images, fewer than one optimizer step takes "
+            f"(batch_size x processes x gradient_accumulation_steps = {args.batch_size * world * accumulation}): "
+            "lower --batch_size or train on more images"
+        )
     total_steps = per_epoch * args.epochs
     optimizer = build_optimizer(model, args.learning_rate, args.weight_decay, device)
     scheduler = build_scheduler(optimizer, args.lr_scheduler, args.lr_warmup_steps, total_steps)
@@ -210,7 +214,12 @@ def train(
     global_step = 0 if checkpoint is None else resume(accelerator, checkpoint, progress)
     if accelerator.is_main_process and args.report_to != "none":
         # trackers take scalars and strings only: the nested settings go in as JSON
-        config = {**public_hyperparameters(args), "model": json.dumps(args.model_overrides), "augment": json.dumps(args.augment), "world_size": world}
+        config = {
+            **public_hyperparameters(args),
+            "model": json.dumps(args.model_overrides),
+            "augment": json.dumps(args.augment),
+            "world_size": world,
+        }
         accelerator.init_trackers(f"autoencoders-{args.variant}", config=config)
 
     images, val = splits.train.to(device), splits.val.to(device)
@@ -220,11 +229,15 @@ def train(
     with tqdm(total=total_steps, initial=global_step, disable=not accelerator.is_main_process, unit="step", dynamic_ncols=True) as bar:
         start_epoch = global_step // per_epoch
         for epoch in range(start_epoch, args.epochs):
-            batches = epoch_batches(len(images), args.batch_size, seed=args.seed, epoch=epoch, rank=rank, world_size=world, accumulation=accumulation)
+            batches = epoch_batches(
+                len(images), args.batch_size, seed=args.seed, epoch=epoch, rank=rank, world_size=world, accumulation=accumulation
+            )
             if epoch == start_epoch:
                 batches = batches[(global_step - epoch * per_epoch) * accumulation :]
-                tqdm.write(f"[rank {rank}/{world}] epoch {epoch}: {batches.numel()} images in {len(batches)} micro-batches, "
-                           f"first indices {batches[0, :4].tolist()}")
+                tqdm.write(
+                    f"[rank {rank}/{world}] epoch {epoch}: {batches.numel()} images in {len(batches)} micro-batches, "
+                    f"first indices {batches[0, :4].tolist()}"
+                )
             throughput.restart()
             for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches.to(device), monitor, augment):
                 global_step += 1
@@ -237,9 +250,17 @@ def train(
                     if bad_step is not None:
                         stop_on_non_finite_loss(args, bad_step, per_epoch)
                     bar.set_postfix(epoch=epoch, loss=f"{loss:.4g}", samples_s=f"{rate:.0f}")
-                    accelerator.log({"train/loss": loss, "train/lr": scheduler.get_last_lr()[0], "train/samples_per_s": rate}, step=global_step)
+                    accelerator.log(
+                        {"train/loss": loss, "train/lr": scheduler.get_last_lr()[0], "train/samples_per_s": rate}, step=global_step
+                    )
                 if checkpoint_due:
-                    save_checkpoint(accelerator, args.checkpoint_dir, global_step, {**progress, "global_step": global_step}, args.checkpoints_total_limit)
+                    save_checkpoint(
+                        accelerator,
+                        args.checkpoint_dir,
+                        global_step,
+                        {**progress, "global_step": global_step},
+                        args.checkpoints_total_limit,
+                    )
                     throughput.restart()
             unwrapped = accelerator.unwrap_model(model)
             metrics = validate(accelerator, unwrapped, val)
@@ -252,8 +273,10 @@ def train(
                     on_epoch_end(epoch, unwrapped)
     accelerator.wait_for_everyone()
     if throughput.steps:
-        accelerator.print(f"trained {throughput.steps} steps: {throughput.overall:.0f} samples/s "
-                          f"({world} process(es) x batch {args.batch_size} x accumulation {accumulation}, {device.type})")
+        accelerator.print(
+            f"trained {throughput.steps} steps: {throughput.overall:.0f} samples/s "
+            f"({world} process(es) x batch {args.batch_size} x accumulation {accumulation}, {device.type})"
+        )
     trained = accelerator.unwrap_model(model)
     print(f"[rank {rank}/{world}] final weights sha256 {parameter_digest(trained)}", flush=True)
     return trained
@@ -309,13 +332,17 @@ def push(args: argparse.Namespace, token: str) -> str | None:
         url = push_folder(args.output_dir, repo_id, token=token, private=args.hub_private_repo)
     except Exception as err:  # any failure (network, auth, quota) ends the same way: the local folder is complete
         retry = retry_command(args.output_dir, repo_id, args.hub_private_repo)
-        return (f"push to {repo_id} failed ({scrub(f'{type(err).__name__}: {err}', token)}). {args.output_dir} is "
-                f"complete; retry with HF_TOKEN set or after `hf auth login`:\n  {retry}")
+        return (
+            f"push to {repo_id} failed ({scrub(f'{type(err).__name__}: {err}', token)}). {args.output_dir} is "
+            f"complete; retry with HF_TOKEN set or after `hf auth login`:\n  {retry}"
+        )
     print(f"pushed {args.output_dir} to {url}", flush=True)
     return None
 
 
-def publish(args: argparse.Namespace, argv: list[str], accelerator: Accelerator, model: AutoEncoder, splits: Splits, token: str | None) -> dict[str, float]:
+def publish(
+    args: argparse.Namespace, argv: list[str], accelerator: Accelerator, model: AutoEncoder, splits: Splits, token: str | None
+) -> dict[str, float]:
     """Fit the latent statistics on the training codes, evaluate on the test split, write the folder."""
     model.eval().fit_latent_stats(splits.train)
     metrics = evaluate(model, splits.train, splits.train_labels, splits.test, splits.test_labels)
@@ -340,8 +367,12 @@ def main(argv: list[str] | None = None, on_epoch_end: EpochHook | None = None) -
     """Run the script; returns the test metrics on the main process (None on the others).
     `on_epoch_end(epoch, model)` lets a caller watch the run (benchmarks/time_to_quality.py)."""
     if not flush_denormals():
-        print("note: subnormal floats are not flushed to zero on every thread (torch's thread pool started before "
-              "training, or this CPU cannot); late epochs may run slower", file=sys.stderr, flush=True)
+        print(
+            "note: subnormal floats are not flushed to zero on every thread (torch's thread pool started before "
+            "training, or this CPU cannot); late epochs may run slower",
+            file=sys.stderr,
+            flush=True,
+        )
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     model = build_model(args)
