@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.distributions import Independent, Normal
 
 from .checks import check_choice
 from .parts import Bottleneck, register
@@ -79,7 +80,12 @@ class VariationalBottleneck(Bottleneck):
     """The encoder emits 2 x latent_dim features: mean and log-variance of q(z|x)."""
 
     has_prior = True
-    statistic_names = {"kl": "KL(q(z|x) || N(0, I)) per image"}
+    has_posterior = True
+    statistic_names = {
+        "kl": "KL(q(z|x) || N(0, I)) per image",
+        "negative_elbo": "Negative ELBO (nats per image, seeded binarisation of the test images)",
+        "negative_iwae": "Negative importance-weighted bound, k = 1000 (nats per image, seeded binarisation of the test images)",
+    }
 
     def __init__(self, latent_dim: int, kl_weight: float = 1.0) -> None:
         super().__init__(latent_dim)
@@ -108,6 +114,14 @@ class VariationalBottleneck(Bottleneck):
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=device)
+
+    def posterior(self, features: Tensor) -> torch.distributions.Distribution:
+        mean, logvar = self.moments(features)
+        return Independent(Normal(mean, (0.5 * logvar).exp()), 1)
+
+    def prior(self, device: torch.device | str = "cpu") -> torch.distributions.Distribution:
+        zeros = torch.zeros(self.latent_dim, device=device)
+        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
 
     @staticmethod
     def moments(features: Tensor) -> tuple[Tensor, Tensor]:

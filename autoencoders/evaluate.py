@@ -17,11 +17,13 @@ from torch import Tensor
 
 from .config import CORRUPTIONS
 from .data import as_float
+from .likelihood import binarize, likelihood_bounds
 from .metrics import image_errors, linear_probe_accuracy, pca_baseline, psnr
 from .model import AutoEncoder, evaluating
 from .noise import corrupt
 
 DENOISING_LEVELS = (0.1, 0.25, 0.5)
+LIKELIHOOD_SAMPLES = 1000  # k of the importance-weighted bound in the cards (Burda et al. 2016 report k = 5000)
 BATCH_SIZE = 1024
 
 
@@ -77,6 +79,14 @@ def denoising_psnr(
     return results
 
 
+def likelihood(model: AutoEncoder, images: Tensor, samples: int = LIKELIHOOD_SAMPLES, seed: int = 0) -> dict[str, float]:
+    """`negative_elbo` and `negative_iwae` (upper bounds of -log p(x), nats per image) on a seeded
+    binarisation of `images`, the same for every model."""
+    binary = binarize(images.cpu(), torch.Generator().manual_seed(seed))
+    bounds = likelihood_bounds(model, binary, samples, seed)
+    return {"negative_elbo": -bounds["elbo"].mean().item(), "negative_iwae": -bounds["iwae"].mean().item()}
+
+
 def evaluate(
     model: AutoEncoder,
     train_images: Tensor,
@@ -86,11 +96,13 @@ def evaluate(
     *,
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
+    likelihood_samples: int = LIKELIHOOD_SAMPLES,
 ) -> dict[str, float]:
     """The test report of a model card, as metric name -> value.
 
     `squared_error` (per image, inside the padding), `bce` (per pixel), `psnr`; the bottleneck's
-    per-image statistics (averaged) and its statistics over the set of test codes;
+    per-image statistics (averaged) and its statistics over the set of test codes; for a model with a
+    posterior (the VAE), `negative_elbo` and `negative_iwae` with `likelihood_samples` draws;
     `pca_squared_error`, `pca_bce`, `pca_psnr` for PCA with as many components as the code has
     units, fitted on the training images; `linear_probe_accuracy` of a logistic regression fitted on
     the training codes (when the labels are known); the denoising PSNRs of `denoising_psnr`.
@@ -105,5 +117,7 @@ def evaluate(
         results["linear_probe_accuracy"] = linear_probe_accuracy(
             model.encode_in_batches(train_images, batch_size), train_labels, test_codes, test_labels
         )
+    if model.bottleneck.has_posterior:
+        results.update(likelihood(model, test_images, likelihood_samples, seed))
     results.update(denoising_psnr(model, test_images, seed=seed, batch_size=batch_size))
     return results

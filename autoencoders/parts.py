@@ -179,11 +179,14 @@ class Bottleneck(Part):
     - `image_statistics(features)`: what it reports per image (averaged by `evaluate`);
     - `set_statistics(codes)`: what it reports over a whole set of codes (e.g. dead units);
     - `has_prior` / `sample_prior(n)`: whether its codes have a prior N(0, I) to sample from;
+    - `has_posterior` / `posterior(features)` / `prior(device)`: the distributions q(z | x) and p(z)
+      as `torch.distributions`, which give the likelihood bounds (`autoencoders.likelihood`);
     - `in_features`: how many features it takes from the encoder (default: `latent_dim`).
     """
 
     kind = "bottleneck"
     has_prior: ClassVar[bool] = False
+    has_posterior: ClassVar[bool] = False
     statistic_names: ClassVar[dict[str, str]] = {}
 
     def __init__(self, latent_dim: int) -> None:
@@ -214,6 +217,12 @@ class Bottleneck(Part):
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
         raise ValueError(f"the {self.registered_name or type(self).__name__} bottleneck has no prior to sample")
+
+    def posterior(self, features: Tensor) -> torch.distributions.Distribution:
+        raise ValueError(f"the {self.registered_name or type(self).__name__} bottleneck has no posterior distribution")
+
+    def prior(self, device: torch.device | str = "cpu") -> torch.distributions.Distribution:
+        raise ValueError(f"the {self.registered_name or type(self).__name__} bottleneck has no prior distribution")
 
 
 class Decoder(Part):

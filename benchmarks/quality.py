@@ -56,6 +56,8 @@ def reconstruction_rows(models: dict[str, AutoEncoder], evaluations: dict[str, d
                     for key in ("squared_error", "bce", "psnr", "linear_probe_accuracy", "pca_squared_error", "pca_bce", "pca_psnr")
                 },
                 "kl": metrics.get("kl"),
+                "negative_elbo": metrics.get("negative_elbo"),
+                "negative_iwae": metrics.get("negative_iwae"),
                 "error_over_pca": metrics["squared_error"] / metrics["pca_squared_error"],
                 "hinton_2006_squared_error": HINTON_2006.get(name),
                 "keras_bce": KERAS_BCE.get(name),
@@ -119,12 +121,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=ROOT / "demo" / "weights")
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mnist"))
+    parser.add_argument(
+        "--likelihood_samples", type=int, default=5000, help="k of the VAE's importance-weighted bound (Burda et al.: 5000)"
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     np.random.seed(0)
     models = {name: AutoEncoder.from_pretrained(args.weights / name) for name in VARIANTS}
     train, test = load_images(args.data, "train"), load_images(args.data, "test")
-    evaluations = {name: evaluate(model, train.images, train.labels, test.images, test.labels) for name, model in models.items()}
+    evaluations = {
+        name: evaluate(model, train.images, train.labels, test.images, test.labels, likelihood_samples=args.likelihood_samples)
+        for name, model in models.items()
+    }
     reconstruction = reconstruction_rows(models, evaluations)
     denoising = denoising_rows(evaluations, test[0])
     classifier_accuracy, samples = sample_rows(models, train, test)

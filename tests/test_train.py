@@ -120,6 +120,26 @@ def test_the_loop_trains_on_warped_batches_when_the_config_asks(mnist_train):
     assert not torch.allclose(seen[0], images[:128].float() / 255, atol=0.05)
 
 
+def test_binarize_trains_on_binary_draws_of_the_batch_after_the_warp(mnist_train):
+    from autoencoders.augment import random_warp
+    from training.options import parse_args
+    from training.train import batch_transform
+
+    images = mnist_train.images[:128].float() / 255
+    assert batch_transform(parse_args(["--variant", "vae"])) is None
+    binary = batch_transform(parse_args(["--variant", "vae", "--binarize"]))
+    torch.manual_seed(0)
+    drawn = binary(images)
+    assert set(drawn.unique().tolist()) == {0.0, 1.0} and drawn.dtype == torch.float32
+    assert abs(drawn.mean() - images.mean()).item() < 0.01  # each pixel on with probability its intensity
+    assert (drawn[images == 0] == 0).all()
+    warped = batch_transform(parse_args(["--variant", "deep", "--binarize"]))  # deep's config warps its batches
+    torch.manual_seed(0)
+    first = warped(images)
+    torch.manual_seed(0)
+    assert torch.equal(first, torch.bernoulli(random_warp(images, rotation=10, scale=0.1, elastic=0.05)))
+
+
 @pytest.mark.parametrize("started", [False, True])
 def test_subnormals_are_flushed_on_every_thread_when_asked_before_the_thread_pool_starts(started, script_env):
     subnormals = "torch.ones(1 << 20, dtype=torch.int32).view(torch.float32)"  # 1.4e-45 each, split over the threads

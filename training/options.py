@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices = LR_SCHEDULERS if name == "lr_scheduler" else None
         parser.add_argument(f"--{name}", type=kind, choices=choices, help=f"{text} (default: the config's, else {default})")
     parser.add_argument("--latent_dim", type=int, help="code size, overriding the preset's")
+    parser.add_argument(
+        "--binarize", action="store_true", help="dynamic binarisation: each pixel of every batch drawn from Bernoulli(intensity)"
+    )
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], help="default: accelerate's config")
     parser.add_argument("--checkpointing_steps", type=int, default=500, help="save the training state every N optimizer steps")
     parser.add_argument("--checkpoints_total_limit", type=int, default=2, help="keep the newest N checkpoints")
@@ -82,13 +85,15 @@ def read_config(path: Path) -> dict[str, Any]:
         fail(f"{path}: a config must be a mapping of hyperparameters")
     if "hub_token" in values:
         fail(f"{path}: tokens do not belong in config files; set HF_TOKEN or pass --hub_token")
-    allowed = {"variant": str, "model": dict, "augment": dict, "imports": list} | {name: spec[0] for name, spec in HYPERPARAMETERS.items()}
+    allowed = {"variant": str, "model": dict, "augment": dict, "imports": list, "binarize": bool} | {
+        name: spec[0] for name, spec in HYPERPARAMETERS.items()
+    }
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         fail(f"{path}: unknown config keys {unknown}; valid keys: {', '.join(sorted(allowed))}")
     for name, value in values.items():
         kind = allowed[name]
-        valid = isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
+        valid = isinstance(value, (int, float) if kind is float else kind) and (kind is bool or not isinstance(value, bool))
         if not valid:
             fail(f"{path}: {name} must be {kind.__name__}, got {value!r}")
     augment = values.get("augment", {})
@@ -122,6 +127,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             setattr(args, name, values.get(name, default))
     args.model_overrides = dict(values.get("model", {}))
     args.augment = dict(values.get("augment", {}))
+    args.binarize = args.binarize or bool(values.get("binarize", False))
     args.imports = list(values.get("imports", []))
     if args.latent_dim is not None:
         args.model_overrides["latent_dim"] = args.latent_dim
@@ -142,7 +148,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def public_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
     """What a card, a tracker and a checkpoint may record about the run: never the token."""
     hyperparameters = {"variant": args.variant, "dataset": args.dataset, **{name: getattr(args, name) for name in HYPERPARAMETERS}}
-    return hyperparameters | ({"augment": args.augment} if args.augment else {})
+    return hyperparameters | ({"augment": args.augment} if args.augment else {}) | ({"binarize": True} if args.binarize else {})
 
 
 def launched_by_accelerate() -> bool:

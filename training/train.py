@@ -107,6 +107,26 @@ class Throughput:
         return self.steps * self.samples_per_step / max(self.seconds, 1e-9)
 
 
+def batch_transform(args: argparse.Namespace) -> Callable[[Tensor], Tensor] | None:
+    """What every training batch (floats in [0, 1]) goes through: the `augment:` warp, then with
+    `--binarize` each pixel drawn on with probability its intensity (dynamic binarisation, the
+    convention of the likelihoods the literature reports on MNIST)."""
+    steps: list[Callable[[Tensor], Tensor]] = []
+    if args.augment:
+        steps.append(functools.partial(random_warp, **args.augment))
+    if args.binarize:
+        steps.append(torch.bernoulli)
+    if not steps:
+        return None
+
+    def transform(batch: Tensor) -> Tensor:
+        for step in steps:
+            batch = step(batch)
+        return batch
+
+    return transform
+
+
 def validate(accelerator: Accelerator, model: AutoEncoder, images: Tensor) -> dict[str, float]:
     """Mean per-image metrics on `images`: each rank scores one contiguous shard (the last padded by
     repeating the final image) and `gather_for_metrics` reassembles them in order."""
@@ -223,7 +243,7 @@ def train(
         accelerator.init_trackers(f"autoencoders-{args.variant}", config=config)
 
     images, val = splits.train.to(device), splits.val.to(device)
-    augment = functools.partial(random_warp, **args.augment) if args.augment else None
+    augment = batch_transform(args)
     throughput = Throughput(args.batch_size * world * accumulation)
     monitor = LossMonitor(device, global_step, accumulation)
     with tqdm(total=total_steps, initial=global_step, disable=not accelerator.is_main_process, unit="step", dynamic_ncols=True) as bar:
