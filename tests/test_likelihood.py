@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
+from conftest import REPO
 
 from autoencoders import AutoEncoder
 from autoencoders.evaluate import likelihood
 from autoencoders.likelihood import binarize, likelihood_bounds
-from conftest import REPO
 
 
 @pytest.fixture(scope="module")
