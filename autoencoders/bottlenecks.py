@@ -18,6 +18,7 @@ from .parts import Bottleneck, register
 
 SPARSITY_PENALTIES = ("log", "l1", "kl")
 _EPS = 1e-6
+ACTIVE_VARIANCE = 0.01
 
 
 def sparsity_penalty(kind: str, rho_hat: Tensor, target: float = 0.05) -> Tensor:
@@ -83,6 +84,7 @@ class VariationalBottleneck(Bottleneck):
     has_posterior = True
     statistic_names = {
         "kl": "KL(q(z|x) || N(0, I)) per image",
+        "active_units": "Active units: code units whose posterior mean varies over the test set with variance > 0.01 (Burda et al. 2016)",
         "negative_elbo": "Negative ELBO (nats per image, seeded binarisation of the test images)",
         "negative_iwae": "Negative importance-weighted bound, k = 1000 (nats per image, seeded binarisation of the test images)",
     }
@@ -111,6 +113,11 @@ class VariationalBottleneck(Bottleneck):
 
     def image_statistics(self, features: Tensor) -> dict[str, Tensor]:
         return {"kl": gaussian_kl(*self.moments(features))}
+
+    def set_statistics(self, codes: Tensor) -> dict[str, float]:
+        """`active_units` over the posterior means `codes` of a set of images (Burda et al. 2016: a
+        unit is active when Cov_x(E_q[z_u | x]) > 0.01; an inactive one carries nothing about x)."""
+        return {"active_units": float((codes.double().var(dim=0) > ACTIVE_VARIANCE).sum())}
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=device)

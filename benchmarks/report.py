@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Regenerate the benchmark tables of docs/benchmarks.md from benchmarks/results/*.json.
+"""Regenerate the tables of docs/benchmarks.md and docs/reliability.md from benchmarks/results/*.json.
 
-    python benchmarks/report.py          # rewrites the part of docs/benchmarks.md between the markers
+    python benchmarks/report.py          # rewrites the part of each page between the markers
 
 Every number in that section comes from a results file that a benchmark script wrote; this script
 only formats them.
@@ -15,7 +15,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PAGE = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
 
 
@@ -195,26 +194,50 @@ def latency_section(latency: dict) -> str:
     )
 
 
-def render() -> str:
-    sections = [
+def soak_section(soak: dict) -> str:
+    every = max(1, len(soak["curve"]) // 12)
+    rows = [
+        [f"{point['s'] / 60:.1f}", f"{point['calls']:,}", f"{point['rss_mb']:.1f}", f"{point['cache_mb']:.1f}", f"{point['cache_files']:,}"]
+        for point in soak["curve"][::every] + soak["curve"][-1:]
+    ]
+    return (
+        f"`python benchmarks/soak.py`: {soak['minutes']:g} minutes of {soak['target_rate']:g} requests/s (paced, round the six "
+        f"endpoints, {soak['workers']} HTTP clients) against `python app.py`: {soak['calls']:,} calls at {soak['calls_per_s']} per "
+        f"second, **{soak['errors']} errors**, p50 {soak['p50_ms']} ms, p95 {soak['p95_ms']} ms. Resident memory after the "
+        f"{soak['warmup_s']:g} s warm-up {soak['rss_after_warmup_mb']} MB, at the end {soak['rss_end_mb']} MB: it grew by at most "
+        f"**{soak['rss_growth_mb']} MB** (limit 50). The cache folder went from {soak['cache_after_warmup_mb']} MB to "
+        f"{soak['cache_end_mb']} MB, at most {soak['cache_max_files']:,} files: files older than the cache lifetime "
+        "(10 minutes) are deleted every minute.\n\n"
+        + table(["minutes", "calls", "resident memory (MB)", "cache (MB)", "cache files"], rows)
+    )
+
+
+PAGES = {
+    ROOT / "docs" / "benchmarks.md": [
         ("## Training speed", "speed.json", speed_section),
         ("## Time to quality", "time_to_quality.json", time_to_quality_section),
         ("## On a GPU", "gpu_h100.json", gpu_section),
         ("## Model quality", "quality.json", quality_section),
         ("## Space latency", "space_latency.json", latency_section),
-    ]
+    ],
+    ROOT / "docs" / "reliability.md": [("## Soak: the Space for half an hour", "soak.json", soak_section)],
+}
+
+
+def render(sections: list) -> str:
     parts = [f"{title}\n\n{render_section(data)}" for title, name, render_section in sections if (data := load(name))]
     return "\n\n".join(parts)
 
 
 def main() -> None:
-    text = PAGE.read_text()
-    if BEGIN not in text or END not in text:
-        sys.exit(f"{PAGE} has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    PAGE.write_text(f"{head}{BEGIN}\n{render()}\n{END}{tail}")
-    print(f"{PAGE.relative_to(ROOT)}: benchmark tables regenerated")
+    for page, sections in PAGES.items():
+        text = page.read_text()
+        if BEGIN not in text or END not in text:
+            sys.exit(f"{page} has no {BEGIN} ... {END} markers")
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        page.write_text(f"{head}{BEGIN}\n{render(sections)}\n{END}{tail}")
+        print(f"{page.relative_to(ROOT)}: tables regenerated")
 
 
 if __name__ == "__main__":

@@ -76,3 +76,13 @@ def test_on_a_model_small_enough_to_integrate_both_bounds_stay_below_the_true_lo
     assert (bounds["elbo"] <= bounds["iwae"]).all()
     assert (bounds["iwae"] - exact).max() < 0.01  # below log p(x), up to the estimate's noise
     assert (exact - bounds["iwae"]).max() < 0.05  # and close to it with many samples
+
+
+def test_active_units_count_the_code_units_whose_posterior_mean_varies(vae_and_digits, mnist_test):
+    model, _ = vae_and_digits
+    codes = model.encode_in_batches(mnist_test.images[:2000])
+    active = model.bottleneck.set_statistics(codes)["active_units"]
+    assert active == (codes.var(dim=0) > 0.01).sum().item() and 0 < active <= model.config.latent_dim
+    constant = torch.zeros(100, 20)
+    constant[:, 3] = torch.linspace(-1, 1, 100)  # one unit varies (variance 0.34), the others not at all
+    assert model.bottleneck.set_statistics(constant)["active_units"] == 1
