@@ -409,3 +409,27 @@ def test_a_card_names_the_dataset_the_model_was_trained_on(tmp_path, mnist_dir):
     assert dataset_id("someone/fashion-mnist") == "someone/fashion-mnist"
     (tmp_path / "my-digits").mkdir()
     assert dataset_id(tmp_path / "my-digits") == "my-digits"
+
+
+def test_the_space_serves_a_model_of_ones_own_parts_and_says_what_does_not_apply():
+    from demo.endpoints import Endpoints
+    from demo.gallery import load_digits
+    from demo.models import LoadedModel
+
+    own = AutoEncoder(
+        encoder=ResidualMLP([1, 32, 32], 12), bottleneck="test-tanh", decoder="mlp", latent_dim=12, hidden_dims=[64], padding=[2, 2, 2, 2]
+    )
+    models = {
+        name: LoadedModel(name, AutoEncoder.from_pretrained(REPO / "demo/weights" / name), "bundled") for name in ("deep", "denoising")
+    }
+    models["own"] = LoadedModel("own", own.eval(), "test")
+    endpoints = Endpoints(models, load_digits())  # fits the latent statistics of a model that has none
+    digit = endpoints.digits.gallery().images[0]
+    sketch = {"background": 255 - digit, "layers": [], "composite": None}
+    grid, caption = endpoints.features(sketch, "own")
+    assert grid is None and caption == "own: its test-residual-mlp encoder has no first layer of weights to draw."
+    seen, output, code, details = endpoints.reconstruct(sketch, "own")
+    assert output.shape == (32, 32) and len(code) == 12 and "| own |" in details
+    image, _ = endpoints.generate("own", 1.0, -1.0)
+    assert image.shape == (32, 32)
+    assert endpoints.sample_grid("own").ndim == 2
