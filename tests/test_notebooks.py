@@ -20,7 +20,8 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
 CELL_TIMEOUT = 300  # seconds; a whole notebook is meant to take 1-3 minutes on 2 CPU cores
 MNIST = Path(os.environ.get("AUTOENCODERS_MNIST", NOTEBOOKS.parents[1] / "shared" / "data" / "mnist"))
 
@@ -45,3 +46,24 @@ def test_notebook_runs_top_to_bottom(path: Path, monkeypatch: pytest.MonkeyPatch
     assert not errors
     if os.environ.get("NOTEBOOKS_WRITE") == "1":
         nbformat.write(notebook, path)
+
+
+def test_the_setup_cell_clones_the_repository_when_the_notebook_is_opened_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook opened outside the repository (Colab, a downloaded file) clones it from
+    AUTOENCODERS_REPO_URL beside itself and imports the library from the clone, not an installed copy."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: nothing to clone")
+    monkeypatch.setenv("AUTOENCODERS_REPO_URL", REPO.as_uri())
+    monkeypatch.setenv("AUTOENCODERS_MNIST", str(MNIST))
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    setup = nbformat.read(NOTEBOOKS / "01_simple_and_deep.ipynb", as_version=4).cells[1]
+    check = nbformat.v4.new_code_cell(
+        "import autoencoders\n"
+        "assert REPO == Path('autoencoders-repo').resolve(), REPO\n"
+        "assert Path(autoencoders.__file__).resolve().is_relative_to(REPO), autoencoders.__file__\n"
+        "assert (WEIGHTS / 'deep' / 'model.safetensors').is_file()\n"
+        "assert MNIST == os.environ['AUTOENCODERS_MNIST']"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[setup, check])
+    nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert (tmp_path / "autoencoders-repo" / "notebooks").is_dir()
