@@ -234,6 +234,10 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
             details = gr.Markdown(RECONSTRUCT_HINT, label="Errors", elem_id="reconstruct-details")
     args = live_event(friendly(endpoints.reconstruct), [sketch, variant], [seen, output, code, details])
     sketch.change(api_name="reconstruct", **args)
+    # A photo dropped on an untouched pad fires .change before the pad holds it, then only .upload.
+    # (Only here: on the tabs whose gallery sets the pad from Python, .upload fired too and the extra
+    # answers raced the Clear in the browser test.)
+    sketch.upload(api_visibility="private", **args)
     variant.input(api_visibility="private", **args)
 
 
