@@ -49,7 +49,19 @@ SLIDERS_AS_SHOWN = """(...values) => %s.map((id, i) => {
     return range ? Number(range.value) : values[i];
 })"""
 SKETCHPAD_JS = (Path(__file__).parent / "sketchpad.js").read_text(encoding="utf-8")
-CSS = ".pixels img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }"
+CSS = """
+.pixels img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
+.pixels .image-frame { box-sizing: border-box; height: 100%; padding-top: 28px; }  /* below the label */
+#reconstruction .image-frame { padding-top: 46px; }  /* its label names the six models in two lines */
+.digit-gallery { height: auto !important; }
+/* the gallery: all 30 digits at once, ten a row, no scrolling */
+.digit-gallery .grid-container { grid-template-columns: repeat(10, minmax(0, 1fr)); grid-auto-rows: auto; margin-top: 16px; }
+.digit-gallery .gallery-item, .digit-gallery .thumbnail-item { width: 100%; height: auto; aspect-ratio: 1; min-width: 0; }
+.digit-gallery .gallery-container, .digit-gallery .grid-wrap { height: auto !important; min-height: 0 !important; }
+"""
+# System fonts: the default theme's web font cannot load offline, and its fallback drew some letters
+# (the title's first) in another face.
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 LAUNCH_OPTIONS: dict[str, Any] = {
     "max_file_size": "2mb",  # a 280x280 sketch is ~10 kB and an MNIST digit under 1 kB: 2 MB is ample
     "show_error": True,  # show our messages (and Gradio's input checks) instead of a bare "Error"
@@ -58,6 +70,7 @@ LAUNCH_OPTIONS: dict[str, Any] = {
     "state_session_capacity": 1000,
     "ssr_mode": False,
     "css": CSS,
+    "theme": THEME,
     "js": SKETCHPAD_JS,  # the sketchpads open with the Brush selected; the Clear buttons
 }
 INTRO = """# Autoencoders on MNIST
@@ -191,7 +204,8 @@ def digit_gallery(digits: Digits, elem_id: str) -> gr.Gallery:
     """The bundled gallery digits, black on white like the sketchpad."""
     items = [(255 - image, str(label)) for image, label in zip(digits.images, digits.labels)]
     return gr.Gallery(
-        items, label="MNIST test digits", columns=10, height=150, allow_preview=False, elem_classes="pixels", elem_id=elem_id
+        items, label="MNIST test digits", columns=10, height="auto", allow_preview=False, object_fit="contain",
+        elem_classes=["pixels", "digit-gallery"], elem_id=elem_id,
     )
 
 
@@ -226,9 +240,10 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
         with gr.Column(scale=1):
             with gr.Row():
                 seen = digit_image("What the model sees (32x32)", elem_id="reconstruct-seen")
-                output = digit_image("Reconstruction", elem_id="reconstruction")
+                output = digit_image("Reconstruction (all: " + " · ".join(endpoints.variants) + ")", elem_id="reconstruction")
             # One colour: Gradio's bar chart keeps the colour domain of its first data, so a chart
-            # coloured by model would lose the other models' bars on switching to "all".
+            # coloured by model would lose the other models' bars on switching to "all" (it still
+            # does with a colour map naming every model: tried).
             code = gr.BarPlot(x="unit", y="value", label="Code (all: in the order of the table)", height=200,
                               x_title="code unit")
             details = gr.Markdown(RECONSTRUCT_HINT, label="Errors", elem_id="reconstruct-details")

@@ -85,6 +85,7 @@ ZERO = [[(0.5, 0.22), (0.58, 0.3), (0.6, 0.5), (0.58, 0.7), (0.5, 0.78), (0.42, 
 
 def draw(page, pad_id: str, strokes: list[list[tuple[float, float]]]) -> None:
     """Draw `strokes` with the mouse, without choosing a tool first: the Brush must be selected."""
+    page.locator(f"#{pad_id}").scroll_into_view_if_needed()  # a click on the gallery below may have scrolled it away
     box = page.locator(f"#{pad_id} canvas").first.bounding_box()
     for stroke in strokes:
         page.mouse.move(box["x"] + box["width"] * stroke[0][0], box["y"] + box["height"] * stroke[0][1])
