@@ -35,8 +35,8 @@ GRID_SAMPLES = 16
 FEATURES_SHOWN = 48  # first-layer filters on the Features tab, 8 a row
 # What each tab says while its canvas is empty (the Reconstruct tab has no gallery).
 RECONSTRUCT_HINT = "Draw a digit, or drop a photo of one on the canvas: every stroke updates the reconstruction."
-DENOISE_HINT = "Draw a digit, drop a photo of one, or pick one below; then move the noise slider."
-INTERPOLATE_HINT = "Draw, drop or pick two digits, A and B."
+DENOISE_HINT = "Draw a digit or pick one below, then move the noise slider."
+INTERPOLATE_HINT = "Draw or pick two digits, A and B."
 CODE_GAP = 5  # units of space between the codes of two models in the "all" chart
 NO_CODE = pd.DataFrame({"unit": pd.Series(dtype=int), "value": pd.Series(dtype=float), "variant": pd.Series(dtype=str)})
 

@@ -71,7 +71,7 @@ LAUNCH_OPTIONS: dict[str, Any] = {
     "ssr_mode": False,
     "css": CSS,
     "theme": THEME,
-    "js": SKETCHPAD_JS,  # the sketchpads open with the Brush selected; the Clear buttons
+    "js": SKETCHPAD_JS,  # selects the sketchpads' Brush; empties them for the Clear buttons
 }
 INTRO = """# Autoencoders on MNIST
 Six classic autoencoders — simple, deep, denoising, sparse, convolutional, variational — loaded like any

@@ -1,8 +1,10 @@
 """The Space in a real browser: Debian's chromium driven by Playwright (never `playwright install`).
 
-Draws a digit with a few mouse moves and sees its reconstruction, picks a gallery digit and moves
-the noise slider, presses "Random sample", interpolates two gallery digits and clicks the latent
-map. A screenshot of each tab is saved under artifacts/screenshots/."""
+Draws digits with a few mouse moves without choosing the Brush first, pressing Clear between them
+and checking the model input shows only the new one; uploads a photo through the pad's file input;
+picks gallery digits and moves the noise slider; presses "Random sample" and Reset in turn;
+interpolates gallery digits and drawings with Clear between; clicks the latent map; and clears the
+Features tab repeatedly. A screenshot of each tab is saved under artifacts/screenshots/."""
 
 import shutil
 from pathlib import Path
