@@ -34,7 +34,10 @@ AXIS_RANGE = 3.0  # sliders span -3..3 standard deviations
 NOISE_SEED = 0  # one fixed noise pattern per digit, so the slider changes only the strength
 GRID_SAMPLES = 16
 FEATURES_SHOWN = 48  # first-layer filters on the Features tab, 8 a row
-EMPTY_HINT = "Draw a digit (or pick one from the gallery)."
+# What each tab says while its canvas is empty (the Reconstruct tab has no gallery).
+RECONSTRUCT_HINT = "Draw a digit, or drop a photo of one on the canvas: every stroke updates the reconstruction."
+DENOISE_HINT = "Draw a digit or pick one below, then move the noise slider."
+INTERPOLATE_HINT = "Draw or pick two digits, A and B."
 CODE_GAP = 5  # units of space between the codes of two models in the "all" chart
 NO_CODE = pd.DataFrame({"unit": pd.Series(dtype=int), "value": pd.Series(dtype=float), "variant": pd.Series(dtype=str)})
 
@@ -137,7 +140,7 @@ class Endpoints:
         try:
             digit = self.digit(sketch)
         except EmptyCanvas:
-            return None, None, NO_CODE, EMPTY_HINT
+            return None, None, NO_CODE, RECONSTRUCT_HINT
         rows, outputs, codes = [], [], []
         for name in names:
             model = self.models[name].model
@@ -161,7 +164,7 @@ class Endpoints:
         try:
             clean = self.digit(sketch)
         except EmptyCanvas:
-            return None, None, None, None, EMPTY_HINT
+            return None, None, None, None, DENOISE_HINT
         noisy = corrupt(clean, corruption, level, torch.Generator().manual_seed(NOISE_SEED))
         denoised = [self.models[name].model.reconstruct(noisy) for name in ("denoising", "deep")]
         padding = self.models["denoising"].model.config.padding
@@ -213,7 +216,7 @@ class Endpoints:
         try:
             pair = torch.cat([self.digit(sketch_a), self.digit(sketch_b)])
         except EmptyCanvas:
-            return None, "Draw or pick two digits, A and B."
+            return None, INTERPOLATE_HINT
         start, end = model.encode(pair)
         weights = torch.linspace(0, 1, steps).unsqueeze(1)
         strip = model.decode(start + weights * (end - start))

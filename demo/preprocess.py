@@ -3,9 +3,15 @@
 MNIST digits are white ink on black, cropped to the ink, scaled to fit a 20x20 box keeping the
 aspect ratio, placed in a 28x28 field with their centre of mass at pixel (14, 14), and padded to
 32x32 for our models. A sketch from the browser is black strokes on a transparent layer over a
-white (light mode) or dark grey (dark mode) background, so its ink is the layers' alpha; an
-uploaded or gallery image is opaque, and its ink is how far each pixel is from the border colour,
-which works for dark-on-light and light-on-dark alike.
+white (light mode) or dark grey (dark mode) background, so its ink is the layers' alpha.
+
+An uploaded photo or scan, or a gallery digit, is opaque, and its ink is found the way a document
+scanner finds it (`ink_from_photo`): which way the ink goes (dark on light or light on dark) from
+the strongest departures from a coarse median of the picture; the paper's own brightness, lit
+unevenly, from a morphological closing (opening for light ink) wider than any stroke; the ink as the
+contrast to that paper, relative to the paper's brightness; Otsu's threshold on that contrast; and
+of the pieces of ink above it, those of the digit: not specks, not shadows along the picture's edge.
+The ink keeps its soft edges, so a clean MNIST digit comes through unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 BOX = 20
 FIELD = 28
@@ -24,6 +31,11 @@ INK_THRESHOLD = 0.1  # pixels fainter than this are paper, not ink, when croppin
 MIN_INK = 0.15  # an image whose strongest ink is fainter than this is empty (JPEG noise, paper texture)
 MIN_SIDE = 8
 MAX_PIXELS = 4096 * 4096  # larger uploads are refused by PIL before they are decoded (see ui.build_demo)
+COARSE = 64  # the paper's brightness is estimated on the picture shrunk to this many pixels a side at most
+STROKE_WINDOW = 1 / 3  # paper estimates look at windows this part of the picture's shorter side, wider than strokes
+TAIL = 0.02  # polarity: compare the mean of the darkest and of the brightest 2% of departures from the paper
+SPECK = 0.1  # pieces of ink smaller than this part of the largest piece are specks
+EDGE = 0.05  # ink within this part of the digit's size of the thresholded strokes is their soft edge
 
 
 class InputError(ValueError):
@@ -62,11 +74,91 @@ def ink_from_image(pixels: np.ndarray) -> np.ndarray:
     colour, alpha = (image[:, :, :-1], image[:, :, -1]) if image.shape[2] in (2, 4) else (image, None)
     if alpha is not None and alpha.min() < 0.99:
         return alpha  # strokes on a transparent layer: the alpha is the ink
-    grey = colour.mean(axis=2)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    ink = np.abs(grey - np.median(border))
-    peak = ink.max()
-    return ink / peak if peak >= MIN_INK else np.zeros_like(ink)
+    return ink_from_photo(colour.mean(axis=2))
+
+
+def coarse(grey: np.ndarray) -> tuple[np.ndarray, int]:
+    """`grey` shrunk (by averaging) to at most `COARSE` pixels a side, and an odd window
+    `STROKE_WINDOW` of its shorter side."""
+    height, width = grey.shape
+    factor = max(1, int(np.ceil(max(height, width) / COARSE)))
+    small = grey[: height // factor * factor, : width // factor * factor]
+    small = small.reshape(height // factor, factor, width // factor, factor).mean(axis=(1, 3))
+    window = max(3, round(min(small.shape) * STROKE_WINDOW)) | 1
+    return small, window
+
+
+def enlarge(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A coarse estimate back at full size, interpolated smoothly."""
+    if small.shape == shape:
+        return small
+    return np.asarray(Image.fromarray(small.astype(np.float32), "F").resize(shape[::-1], Image.Resampling.BILINEAR))
+
+
+def dark_ink(grey: np.ndarray, small: np.ndarray, window: int) -> bool:
+    """Whether the ink is darker than the paper: the darkest departures from a coarse median of the
+    picture are stronger than the brightest ones (the median is paper wherever strokes are thin)."""
+    paper = enlarge(ndimage.median_filter(small, size=window, mode="nearest"), grey.shape)
+    departure = np.sort((grey - paper).ravel())
+    tail = max(1, round(len(departure) * TAIL))
+    return -departure[:tail].mean() > departure[-tail:].mean()
+
+
+def otsu(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold: the level that best splits `values` into two classes."""
+    counts, edges = np.histogram(values, bins=bins, range=(0.0, float(values.max()) or 1.0))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(counts)
+    mass = np.cumsum(counts * centres)
+    below, above = weight[:-1], weight[-1] - weight[:-1]
+    valid = (below > 0) & (above > 0)
+    mean_below = np.divide(mass[:-1], below, out=np.zeros(bins - 1), where=valid)
+    mean_above = np.divide(mass[-1] - mass[:-1], above, out=np.zeros(bins - 1), where=valid)
+    spread = np.where(valid, below * above * (mean_above - mean_below) ** 2, -1.0)
+    return float(edges[1 + int(spread.argmax())])
+
+
+def digit_pieces(mask: np.ndarray) -> np.ndarray:
+    """The pieces of `mask` that make the digit: all but specks and pieces touching the picture's
+    edge (shadows, the table), unless nothing else is left."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count == 0:
+        return mask
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    sizes[0] = 0
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    inner = sizes.copy()
+    inner[edge] = 0
+    candidates = inner if inner.max() > 0 else sizes
+    keep = candidates >= SPECK * candidates.max()
+    keep[0] = False
+    return keep[labels]
+
+
+def ink_from_photo(grey: np.ndarray) -> np.ndarray:
+    """Ink in [0, 1] of an opaque greyscale picture [H, W] in [0, 1]: a photo or scan of a digit,
+    dark on light or light on dark, lit unevenly, on textured paper (see the module doc)."""
+    small, window = coarse(grey)
+    dark = dark_ink(grey, small, window)
+    if dark:  # a closing removes the dark strokes and leaves the paper; an opening the light ones
+        paper = ndimage.grey_closing(small, size=window, mode="nearest")
+    else:
+        paper = ndimage.grey_opening(small, size=window, mode="nearest")
+    paper = enlarge(ndimage.uniform_filter(paper, size=window, mode="nearest"), grey.shape)
+    contrast = np.clip(paper - grey if dark else grey - paper, 0, None)
+    if dark:  # relative to the paper's brightness, so that the shade of the light does not matter
+        contrast = contrast / np.maximum(paper, MIN_INK)
+    if contrast.max() < MIN_INK:
+        return np.zeros_like(grey)  # no ink: a blank page, JPEG noise, paper texture
+    mask = digit_pieces(contrast > otsu(contrast))
+    strokes = contrast[mask]
+    level = float(np.percentile(strokes, 90)) if strokes.size else 0.0
+    if level < MIN_INK:
+        return np.zeros_like(grey)
+    rows, cols = np.nonzero(mask)
+    extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+    near = ndimage.maximum_filter(mask, size=2 * max(1, round(extent * EDGE)) + 1)  # keep the strokes' soft edges
+    return np.clip(contrast / level, 0, 1) * near
 
 
 def ink_from_sketch(sketch: Mapping[str, Any] | np.ndarray | None) -> np.ndarray:

@@ -26,7 +26,7 @@ from PIL import Image
 
 from autoencoders.config import CORRUPTIONS
 
-from .endpoints import ALL, AXES, AXIS_RANGE, Endpoints
+from .endpoints import ALL, AXES, AXIS_RANGE, DENOISE_HINT, INTERPOLATE_HINT, RECONSTRUCT_HINT, Endpoints
 from .gallery import Digits, load_digits
 from .latent_map import EXTENT, LatentMap
 from .models import load_models
@@ -49,7 +49,20 @@ SLIDERS_AS_SHOWN = """(...values) => %s.map((id, i) => {
     const range = id && document.querySelector(`#${id} input[type=range]`);
     return range ? Number(range.value) : values[i];
 })"""
-CSS = ".pixels img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }"
+SKETCHPAD_JS = (Path(__file__).parent / "sketchpad.js").read_text(encoding="utf-8")
+CSS = """
+.pixels img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
+.pixels .image-frame { box-sizing: border-box; height: 100%; padding-top: 28px; }  /* below the label */
+#reconstruction .image-frame { padding-top: 46px; }  /* its label names the six models in two lines */
+.digit-gallery { height: auto !important; }
+/* the gallery: all 30 digits at once, ten a row, no scrolling */
+.digit-gallery .grid-container { grid-template-columns: repeat(10, minmax(0, 1fr)); grid-auto-rows: auto; margin-top: 16px; }
+.digit-gallery .gallery-item, .digit-gallery .thumbnail-item { width: 100%; height: auto; aspect-ratio: 1; min-width: 0; }
+.digit-gallery .gallery-container, .digit-gallery .grid-wrap { height: auto !important; min-height: 0 !important; }
+"""
+# System fonts: the default theme's web font cannot load offline, and its fallback drew some letters
+# (the title's first) in another face.
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 LAUNCH_OPTIONS: dict[str, Any] = {
     "max_file_size": "2mb",  # a 280x280 sketch is ~10 kB and an MNIST digit under 1 kB: 2 MB is ample
     "show_error": True,  # show our messages (and Gradio's input checks) instead of a bare "Error"
@@ -58,6 +71,8 @@ LAUNCH_OPTIONS: dict[str, Any] = {
     "state_session_capacity": 1000,
     "ssr_mode": False,
     "css": CSS,
+    "theme": THEME,
+    "js": SKETCHPAD_JS,  # selects the sketchpads' Brush; empties them for the Clear buttons
 }
 INTRO = """# Autoencoders on MNIST
 Six classic autoencoders — simple, deep, denoising, sparse, convolutional, variational — loaded like any
@@ -101,7 +116,8 @@ def sketch_of(digit: np.ndarray) -> dict[str, Any]:
 
 
 def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
-    """A sketchpad whose images Gradio cannot read are refused with a message a person understands.
+    """A sketchpad to draw on or to drop a photo onto, whose images Gradio cannot read are refused
+    with a message a person understands. (`SKETCHPAD_JS` selects its Brush whenever it is empty.)
 
     (Gradio's own error names the component index and the pydantic model. Wrapping the instance's
     `preprocess` rather than subclassing: a Gradio component subclass writes a .pyi stub next to
@@ -114,7 +130,9 @@ def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
         brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
         transforms=(),
         layers=False,
+        sources=("upload",),
         elem_id=elem_id,
+        elem_classes="sketch",
     )
     preprocess = pad.preprocess
 
@@ -134,6 +152,15 @@ def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
 
     pad.preprocess = readable  # type: ignore[method-assign]
     return pad
+
+
+def clear_button(pads: list[gr.Sketchpad], elem_id: str) -> gr.Button:
+    """A Clear button that empties `pads` through their own trash icons (see `SKETCHPAD_JS`), which
+    works every time; each pad's .change then resets the tab's outputs."""
+    button = gr.Button("Clear", elem_id=elem_id)
+    ids = json.dumps([pad.elem_id for pad in pads])
+    button.click(None, js=f"() => window.clearSketchpads({ids})", api_visibility="private")
+    return button
 
 
 def written_once(image: gr.Image) -> gr.Image:
@@ -178,7 +205,8 @@ def digit_gallery(digits: Digits, elem_id: str) -> gr.Gallery:
     """The bundled gallery digits, black on white like the sketchpad."""
     items = [(255 - image, str(label)) for image, label in zip(digits.images, digits.labels)]
     return gr.Gallery(
-        items, label="MNIST test digits", columns=10, height=150, allow_preview=False, elem_classes="pixels", elem_id=elem_id
+        items, label="MNIST test digits", columns=10, height="auto", allow_preview=False, object_fit="contain",
+        elem_classes=["pixels", "digit-gallery"], elem_id=elem_id,
     )
 
 
@@ -209,19 +237,23 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit", elem_id="reconstruct-sketch")
             variant = variant_radio(endpoints.variants, "deep", [ALL], elem_id="reconstruct-variant")
-            clear = gr.ClearButton(value="Clear", elem_id="reconstruct-clear")
+            clear_button([sketch], elem_id="reconstruct-clear")
         with gr.Column(scale=1):
             with gr.Row():
-                seen = digit_image("What the model sees (32x32)")
-                output = digit_image("Reconstruction", elem_id="reconstruction")
+                seen = digit_image("What the model sees (32x32)", elem_id="reconstruct-seen")
+                output = digit_image("Reconstruction (all: " + " · ".join(endpoints.variants) + ")", elem_id="reconstruction")
             # One colour: Gradio's bar chart keeps the colour domain of its first data, so a chart
-            # coloured by model would lose the other models' bars on switching to "all".
+            # coloured by model would lose the other models' bars on switching to "all" (it still
+            # does with a colour map naming every model: tried).
             code = gr.BarPlot(x="unit", y="value", label="Code (all: in the order of the table)", height=200,
                               x_title="code unit")
-            details = gr.Markdown("Draw a digit: every stroke updates the reconstruction.", label="Errors")
-    clear.add([sketch, seen, output, code])
+            details = gr.Markdown(RECONSTRUCT_HINT, label="Errors", elem_id="reconstruct-details")
     args = live_event(friendly(endpoints.reconstruct), [sketch, variant], [seen, output, code, details])
     sketch.change(api_name="reconstruct", **args)
+    # A photo dropped on an untouched pad fires .change before the pad holds it, then only .upload.
+    # (Only here: on the tabs whose gallery sets the pad from Python, .upload fired too and the extra
+    # answers raced the Clear in the browser test.)
+    sketch.upload(api_visibility="private", **args)
     variant.input(api_visibility="private", **args)
 
 
@@ -229,6 +261,7 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit, or pick one below", elem_id="denoise-sketch")
+            clear_button([sketch], elem_id="denoise-clear")
             picker = digit_gallery(gallery, elem_id="denoise-gallery")
         with gr.Column(scale=1):
             corruption = gr.Radio(list(CORRUPTIONS), value="masking", label="Corruption")
@@ -238,7 +271,7 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
                     digit_image(label, elem_id=f"denoise-{i}")
                     for i, label in enumerate(("Clean", "Noisy", "Denoising AE", "Deep AE"))
                 ]
-            details = gr.Markdown("Pick or draw a digit, then move the noise slider.", label="PSNR")
+            details = gr.Markdown(DENOISE_HINT, label="PSNR", elem_id="denoise-details")
     args = live_event(friendly(endpoints.denoise), [sketch, corruption, level], [*images, details])
     sketch.change(api_name="denoise", **args)
     level.input(api_visibility="private", **args)
@@ -256,7 +289,7 @@ def generate_tab(endpoints: Endpoints) -> None:
                               elem_id=f"axis-{i + 1}") for i in range(AXES)]
             with gr.Row():
                 random_button = gr.Button("Random sample", variant="primary", elem_id="random-sample")
-                reset_button = gr.Button("Reset")
+                reset_button = gr.Button("Reset", elem_id="generate-reset")
         with gr.Column(scale=1):
             image = digit_image("Decoded", height=200, value=start_image, elem_id="generated")
             details = gr.Markdown(start_caption, label="Caption")
@@ -294,13 +327,15 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
             with gr.Row():
                 sketch_a = sketchpad("Digit A", elem_id="sketch-a")
                 sketch_b = sketchpad("Digit B", elem_id="sketch-b")
-            target = gr.Radio(["A", "B"], value="A", label="A click on a gallery digit fills")
+            clear = clear_button([sketch_a, sketch_b], elem_id="interpolate-clear")
+            target = gr.Radio(["A", "B"], value="A", label="A click on a gallery digit fills", elem_id="interpolate-target")
+            clear.click(None, None, target, js="() => 'A'", api_visibility="private")  # the next pick fills A again
             picker = digit_gallery(gallery, elem_id="interpolate-gallery")
         with gr.Column(scale=2):
             variant = variant_radio(endpoints.variants, "vae")
             steps = gr.Slider(2, 16, value=8, step=1, label="Steps", elem_id="steps")
             strip = digit_image("From A to B", elem_id="interpolation")
-            details = gr.Markdown("Draw or pick two digits.", label="Caption")
+            details = gr.Markdown(INTERPOLATE_HINT, label="Caption", elem_id="interpolate-details")
     args = live_event(friendly(endpoints.interpolate), [sketch_a, sketch_b, variant, steps], [strip, details])
     sketch_a.change(api_name="interpolate", **args)
     sketch_b.change(api_visibility="private", **args)
@@ -350,7 +385,7 @@ def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit, or pick one below", elem_id="features-sketch")
-            gr.ClearButton([sketch], value="Clear", elem_id="features-clear")
+            clear_button([sketch], elem_id="features-clear")
             picker = digit_gallery(gallery, elem_id="features-gallery")
         with gr.Column(scale=1):
             variant = variant_radio(endpoints.variants, "deep")
