@@ -9,10 +9,10 @@ export OMP_WAIT_POLICY := PASSIVE
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt notebooks/requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.txt -r notebooks/requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 

@@ -14,22 +14,19 @@ import os
 import time
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+from conftest import find_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 CELL_TIMEOUT = 300  # seconds; a whole notebook is meant to take 1-3 minutes on 2 CPU cores
-MNIST = Path(os.environ.get("AUTOENCODERS_MNIST", NOTEBOOKS.parents[1] / "shared" / "data" / "mnist"))
+MNIST = find_mnist()
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda path: path.stem)
 def test_notebook_runs_top_to_bottom(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not MNIST.is_dir():
-        pytest.skip(f"no MNIST IDX folder at {MNIST} (set AUTOENCODERS_MNIST)")
     # The kernel inherits this environment: the real MNIST, no Hub, threads that yield the cores.
     for name, value in {"AUTOENCODERS_MNIST": str(MNIST), "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE",
                         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}.items():
