@@ -178,9 +178,7 @@ class Endpoints:
     def coordinates(self, values: tuple[Any, ...]) -> Tensor:
         if len(values) > AXES:
             raise InputError(f"at most {AXES} axis coordinates, got {len(values)}")
-        return torch.tensor(
-            [[finite(v, f"axis {i + 1}", -AXIS_RANGE, AXIS_RANGE) for i, v in enumerate(values)]]
-        )
+        return torch.tensor([[finite(v, f"axis {i + 1}", -AXIS_RANGE, AXIS_RANGE) for i, v in enumerate(values)]])
 
     @torch.inference_mode()
     def generate(self, variant: str, *coords: float) -> tuple[np.ndarray, str]:
@@ -193,9 +191,7 @@ class Endpoints:
         origin, label = self.origin[variant]
         image = model.decode(model.code_from_axes(full, origin))
         axes = "units of its prior N(0, I)" if model.has_prior else "principal axes of its training codes"
-        return to_uint8(image), (
-            f"{variant}: {float(point.norm()):.1f} SD along the {axes}, from its most typical test digit (a {label})."
-        )
+        return to_uint8(image), (f"{variant}: {float(point.norm()):.1f} SD along the {axes}, from its most typical test digit (a {label}).")
 
     @staticmethod
     def random_coordinates() -> list[float]:
@@ -267,9 +263,6 @@ class Endpoints:
         if not names:
             return sources + "\n\nNo metrics: the model cards hold no `model-index` results."
         values = {(name, m.name): m.value for name, loaded in self.models.items() for m in loaded.metrics}
-        rows = [
-            f"| {metric} | " + " | ".join(format_metric(values.get((name, metric))) for name in self.models) + " |"
-            for metric in names
-        ]
+        rows = [f"| {metric} | " + " | ".join(format_metric(values.get((name, metric))) for name in self.models) + " |" for metric in names]
         header = "| metric (from the model cards) | " + " | ".join(self.models) + " |\n|" + " --- |" * (len(self.models) + 1)
         return sources + "\n\n" + header + "\n" + "\n".join(rows)

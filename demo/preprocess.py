@@ -65,9 +65,7 @@ def ink_from_image(pixels: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
-        raise InputError(
-            f"expected a greyscale, RGB or RGBA image, got an array of shape {list(np.shape(pixels))}"
-        )
+        raise InputError(f"expected a greyscale, RGB or RGBA image, got an array of shape {list(np.shape(pixels))}")
     height, width = image.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise InputError(f"this image is only {width}x{height} pixels: draw or upload a digit at least {MIN_SIDE}x{MIN_SIDE}")
@@ -192,9 +190,7 @@ def mnist_style(ink: np.ndarray) -> np.ndarray:
     crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     scale = BOX / max(crop.shape)
     width, height = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
-    resized = Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32), "F").resize(
-        (width, height), Image.Resampling.LANCZOS
-    )
+    resized = Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32), "F").resize((width, height), Image.Resampling.LANCZOS)
     digit = np.clip(np.asarray(resized), 0, 1)
     peak = digit.max()
     if peak < MIN_INK:

@@ -141,8 +141,8 @@ def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
             return preprocess(payload)
         except Image.DecompressionBombError:
             raise gr.Error(
-                f"This image is too large: the Space reads images of up to {MAX_PIXELS:,} pixels "
-                "(4096x4096). Scale it down.", print_exception=False
+                f"This image is too large: the Space reads images of up to {MAX_PIXELS:,} pixels (4096x4096). Scale it down.",
+                print_exception=False,
             ) from None
         except (OSError, ValueError, TypeError) as err:  # UnidentifiedImageError is an OSError
             raise gr.Error(
@@ -193,8 +193,19 @@ def written_once(image: gr.Image) -> gr.Image:
 
 def digit_image(label: str, height: int = 150, **kwargs: Any) -> gr.Image:
     """An output for exact digit pixels: PNG (not WebP), shown enlarged without smoothing."""
-    return written_once(gr.Image(label=label, format="png", type="numpy", image_mode="L", elem_classes="pixels",
-                                 height=height, min_width=80, buttons=["download"], **kwargs))
+    return written_once(
+        gr.Image(
+            label=label,
+            format="png",
+            type="numpy",
+            image_mode="L",
+            elem_classes="pixels",
+            height=height,
+            min_width=80,
+            buttons=["download"],
+            **kwargs,
+        )
+    )
 
 
 def variant_radio(variants: list[str], value: str, extra: list[str] | None = None, elem_id: str | None = None) -> gr.Radio:
@@ -205,8 +216,14 @@ def digit_gallery(digits: Digits, elem_id: str) -> gr.Gallery:
     """The bundled gallery digits, black on white like the sketchpad."""
     items = [(255 - image, str(label)) for image, label in zip(digits.images, digits.labels)]
     return gr.Gallery(
-        items, label="MNIST test digits", columns=10, height="auto", allow_preview=False, object_fit="contain",
-        elem_classes=["pixels", "digit-gallery"], elem_id=elem_id,
+        items,
+        label="MNIST test digits",
+        columns=10,
+        height="auto",
+        allow_preview=False,
+        object_fit="contain",
+        elem_classes=["pixels", "digit-gallery"],
+        elem_id=elem_id,
     )
 
 
@@ -245,8 +262,7 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
             # One colour: Gradio's bar chart keeps the colour domain of its first data, so a chart
             # coloured by model would lose the other models' bars on switching to "all" (it still
             # does with a colour map naming every model: tried).
-            code = gr.BarPlot(x="unit", y="value", label="Code (all: in the order of the table)", height=200,
-                              x_title="code unit")
+            code = gr.BarPlot(x="unit", y="value", label="Code (all: in the order of the table)", height=200, x_title="code unit")
             details = gr.Markdown(RECONSTRUCT_HINT, label="Errors", elem_id="reconstruct-details")
     args = live_event(friendly(endpoints.reconstruct), [sketch, variant], [seen, output, code, details])
     sketch.change(api_name="reconstruct", **args)
@@ -268,8 +284,7 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
             level = gr.Slider(0, 1, value=0.3, step=0.01, label="Noise level", elem_id="noise-level")
             with gr.Row():
                 images = [
-                    digit_image(label, elem_id=f"denoise-{i}")
-                    for i, label in enumerate(("Clean", "Noisy", "Denoising AE", "Deep AE"))
+                    digit_image(label, elem_id=f"denoise-{i}") for i, label in enumerate(("Clean", "Noisy", "Denoising AE", "Deep AE"))
                 ]
             details = gr.Markdown(DENOISE_HINT, label="PSNR", elem_id="denoise-details")
     args = live_event(friendly(endpoints.denoise), [sketch, corruption, level], [*images, details])
@@ -285,8 +300,10 @@ def generate_tab(endpoints: Endpoints) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             variant = variant_radio(endpoints.variants, "vae")
-            axes = [gr.Slider(-AXIS_RANGE, AXIS_RANGE, value=0, step=0.1, label=f"Axis {i + 1} (SD)",
-                              elem_id=f"axis-{i + 1}") for i in range(AXES)]
+            axes = [
+                gr.Slider(-AXIS_RANGE, AXIS_RANGE, value=0, step=0.1, label=f"Axis {i + 1} (SD)", elem_id=f"axis-{i + 1}")
+                for i in range(AXES)
+            ]
             with gr.Row():
                 random_button = gr.Button("Random sample", variant="primary", elem_id="random-sample")
                 reset_button = gr.Button("Reset", elem_id="generate-reset")
@@ -348,9 +365,7 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
         sketch = sketch_of(gallery.images[int(evt.index)])
         return (sketch, gr.skip(), "B") if which == "A" else (gr.skip(), sketch, "A")
 
-    picker.select(fill, target, [sketch_a, sketch_b, target], api_visibility="private").then(
-        api_visibility="private", **args
-    )
+    picker.select(fill, target, [sketch_a, sketch_b, target], api_visibility="private").then(api_visibility="private", **args)
 
 
 def latent_map_tab(endpoints: Endpoints) -> None:
@@ -358,9 +373,9 @@ def latent_map_tab(endpoints: Endpoints) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             variant = variant_radio(endpoints.variants, "deep")
-            atlas = written_once(gr.Image(
-                start_map, label="Click anywhere on the map", format="png", interactive=False, buttons=[], elem_id="latent-map"
-            ))
+            atlas = written_once(
+                gr.Image(start_map, label="Click anywhere on the map", format="png", interactive=False, buttons=[], elem_id="latent-map")
+            )
         with gr.Column(scale=2):
             x = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="x (SD along the 1st axis)", elem_id="map-x")
             y = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="y (SD along the 2nd axis)", elem_id="map-y")

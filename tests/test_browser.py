@@ -19,8 +19,16 @@ from autoencoders.metrics import squared_error_per_image
 from demo.preprocess import digit_from_sketch
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = REPO / "artifacts" / "screenshots"
 TIMEOUT = 30_000  # ms: software WebGL and two busy cores are slow
 

@@ -72,9 +72,7 @@ def digit_classifier(mnist_train):
 @pytest.fixture(scope="module")
 def sketches(test_digits, tmp_path_factory):
     folder = tmp_path_factory.mktemp("sketches")
-    return [
-        render_sketch(image[0, 2:30, 2:30].numpy(), folder / f"digit{i}.png") for i, image in enumerate(test_digits[0])
-    ]
+    return [render_sketch(image[0, 2:30, 2:30].numpy(), folder / f"digit{i}.png") for i, image in enumerate(test_digits[0])]
 
 
 # --- preprocessing -----------------------------------------------------------------------------
@@ -82,9 +80,7 @@ def sketches(test_digits, tmp_path_factory):
 
 def shift_tolerant_error(a: torch.Tensor, b: torch.Tensor) -> float:
     """Squared error per image, forgiving a 1-pixel shift (MNIST's centring rounds either way)."""
-    return min(
-        squared_error_per_image(a, torch.roll(b, (dy, dx), dims=(-2, -1))).item() for dy in (-1, 0, 1) for dx in (-1, 0, 1)
-    )
+    return min(squared_error_per_image(a, torch.roll(b, (dy, dx), dims=(-2, -1))).item() for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
 def test_mnist_digits_survive_preprocessing_unchanged(test_digits):
@@ -254,9 +250,7 @@ def test_empty_canvas_is_a_hint_not_an_error(client):
 def test_denoising_raises_psnr(client, sketches, corruption, level):
     gains = []
     for path in sketches[::4]:
-        clean, noisy, by_denoising, by_deep, details = client.predict(
-            sketch_payload(path), corruption, level, api_name="/denoise"
-        )
+        clean, noisy, by_denoising, by_deep, details = client.predict(sketch_payload(path), corruption, level, api_name="/denoise")
         clean, noisy, by_denoising = (as_tensor(read(p)) for p in (clean, noisy, by_denoising))
         assert read(by_deep).shape == (32, 32)
         gains.append(psnr(clean, by_denoising).item() - psnr(clean, noisy).item())
@@ -266,18 +260,13 @@ def test_denoising_raises_psnr(client, sketches, corruption, level):
 
 def test_noise_is_stable_as_the_slider_moves(client, sketches):
     """One noise pattern per digit: a stronger masking level only hides more pixels."""
-    weak, strong = (
-        read(client.predict(sketch_payload(sketches[1]), "masking", level, api_name="/denoise")[1])
-        for level in (0.2, 0.6)
-    )
+    weak, strong = (read(client.predict(sketch_payload(sketches[1]), "masking", level, api_name="/denoise")[1]) for level in (0.2, 0.6))
     assert np.all(strong <= weak)
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_generated_images_are_digits_not_noise(client, name):
-    centre, moved = (
-        read(client.predict(name, *coords, api_name="/generate")[0]) for coords in ([0] * 8, [2, -1, 0, 0, 0, 0, 0, 1])
-    )
+    centre, moved = (read(client.predict(name, *coords, api_name="/generate")[0]) for coords in ([0] * 8, [2, -1, 0, 0, 0, 0, 0, 1]))
     for image in (centre, moved):
         assert image.shape == (32, 32) and image.dtype == np.uint8
         assert image[2:30, 2:30].mean() > 2 * image[[0, 1, 30, 31]].mean() + 1  # ink in the field, not in the pad
@@ -295,9 +284,7 @@ def test_random_sample_and_grid(client):
 
 
 def test_interpolation_runs_from_a_to_b(client, sketches):
-    strip, caption = client.predict(
-        sketch_payload(sketches[0]), sketch_payload(sketches[2]), "deep", 6, api_name="/interpolate"
-    )
+    strip, caption = client.predict(sketch_payload(sketches[0]), sketch_payload(sketches[2]), "deep", 6, api_name="/interpolate")
     frames = [as_tensor(cell) for cell in cells(read(strip))]
     assert len(frames) == 6 and "6 steps" in caption
     distance_to_last = [squared_error_per_image(frame, frames[-1]).item() for frame in frames]
@@ -338,8 +325,14 @@ def test_a_card_written_by_the_library_is_read_and_shown(tmp_path):
     for name in ("deep", "denoising"):
         model = AutoEncoder.from_variant(name).eval()
         card = build_model_card(
-            model.config, metrics if name == "deep" else {"squared_error": 4.0}, repo_id=f"someone/autoencoders-mnist-{name}",
-            dataset="ylecun/mnist", num_test_images=10000, hyperparameters={}, command="train", images={},
+            model.config,
+            metrics if name == "deep" else {"squared_error": 4.0},
+            repo_id=f"someone/autoencoders-mnist-{name}",
+            dataset="ylecun/mnist",
+            num_test_images=10000,
+            hyperparameters={},
+            command="train",
+            images={},
         )
         (tmp_path / name).mkdir()
         card.save(tmp_path / name / "README.md")
@@ -368,9 +361,7 @@ for m in models.values():
 
 def resolve(**env: str) -> tuple[float, list[str]]:
     environ = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"} | env
-    result = subprocess.run(
-        [sys.executable, "-c", RESOLVE], cwd=REPO, env=environ, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-c", RESOLVE], cwd=REPO, env=environ, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     first, *sources = result.stdout.strip().splitlines()
     return float(first.split()[1]), sources

@@ -28,8 +28,12 @@ MNIST = find_mnist()
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda path: path.stem)
 def test_notebook_runs_top_to_bottom(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The kernel inherits this environment: the real MNIST, no Hub, threads that yield the cores.
-    for name, value in {"AUTOENCODERS_MNIST": str(MNIST), "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE",
-                        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}.items():
+    for name, value in {
+        "AUTOENCODERS_MNIST": str(MNIST),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("HF_TOKEN", raising=False)  # the push cell must take its offline path
     notebook = nbformat.read(path, as_version=4)
@@ -45,7 +49,9 @@ def test_notebook_runs_top_to_bottom(path: Path, monkeypatch: pytest.MonkeyPatch
         nbformat.write(notebook, path)
 
 
-def test_the_setup_cell_clones_the_repository_when_the_notebook_is_opened_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_setup_cell_clones_the_repository_when_the_notebook_is_opened_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A notebook opened outside the repository (Colab, a downloaded file) clones it from
     AUTOENCODERS_REPO_URL beside itself and imports the library from the clone, not an installed copy."""
     if not (REPO / ".git").exists():
@@ -62,5 +68,7 @@ def test_the_setup_cell_clones_the_repository_when_the_notebook_is_opened_elsewh
         "assert MNIST == os.environ['AUTOENCODERS_MNIST']"
     )
     notebook = nbformat.v4.new_notebook(cells=[setup, check])
-    nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(
+        notebook, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     assert (tmp_path / "autoencoders-repo" / "notebooks").is_dir()
