@@ -192,7 +192,7 @@ def test_an_uploaded_photo_is_read_as_its_digit_and_clear_removes_it(page, mnist
 
     open_tab(page, "Reconstruct")
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
-    images, labels = mnist_test
+    images, labels, _ = mnist_test
     for photo in make_photos(images[5000:5001, 0, 2:30, 2:30].numpy(), labels[5000:5001].numpy(), 1):
         path = tmp_path / f"photo-{photo.label}.jpg"  # dark ink on light paper
         path.write_bytes(photo.jpeg)

@@ -54,7 +54,7 @@ def test_digits(mnist_test):
 @pytest.fixture(scope="module")
 def photos(mnist_test):
     """200 photos of real test digits that are not in the bundled gallery (see tests/photos.py)."""
-    images, labels = mnist_test
+    images, labels, _ = mnist_test
     picks = slice(5000, 5200)
     return make_photos(images[picks, 0, 2:30, 2:30].numpy(), labels[picks].numpy(), 200), images[picks].float() / 255
 
@@ -65,7 +65,7 @@ def digit_classifier(mnist_train):
     one epoch (about 14 s on one core; it reads 96% of the test set right)."""
     from benchmarks.digit_classifier import train_classifier
 
-    images, labels = mnist_train
+    images, labels, _ = mnist_train
     return train_classifier(images[:30_000], labels[:30_000], epochs=1)
 
 
