@@ -26,6 +26,7 @@ from PIL import Image
 
 from autoencoders.config import CORRUPTIONS
 
+from .cache import start_janitor
 from .endpoints import ALL, AXES, AXIS_RANGE, DENOISE_HINT, INTERPOLATE_HINT, RECONSTRUCT_HINT, Endpoints
 from .gallery import Digits, load_digits
 from .latent_map import EXTENT, LatentMap
@@ -177,10 +178,10 @@ def written_once(image: gr.Image) -> gr.Image:
             return postprocess(value)
         png = processing_utils.encode_pil_to_bytes(Image.fromarray(value), "png")
         path = Path(image.GRADIO_CACHE) / processing_utils.hash_bytes(png) / "image.png"
-        if path.exists():
+        try:
             stat = path.stat()
             os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ctime only: the ETag stays
-        else:
+        except FileNotFoundError:  # new, or just swept from the cache
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f"{uuid.uuid4().hex}.partial")
             partial.write_bytes(png)
@@ -413,7 +414,7 @@ def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
 
 
 def cache_lifetime() -> tuple[int, int]:
-    """(how often, after how many seconds) Gradio deletes cached files: `AUTOENCODERS_CACHE_MINUTES`
+    """(how often, after how many seconds) cached files are deleted: `AUTOENCODERS_CACHE_MINUTES`
     (default 10). Nearly every call of a slider-fed endpoint returns a picture never seen before and a
     browser fetches it at once, so ten minutes bound the cache at ten minutes of traffic (about 40 MB
     at 20 requests/s); Gradio keeps them forever by default."""
@@ -426,7 +427,7 @@ def build_demo(endpoints: Endpoints | None = None) -> gr.Blocks:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL refuses images over twice this size before decoding them
     endpoints = endpoints or Endpoints(load_models(), load_digits())
     gallery = endpoints.digits.gallery()
-    with gr.Blocks(title="Autoencoders", analytics_enabled=False, delete_cache=cache_lifetime()) as demo:
+    with gr.Blocks(title="Autoencoders", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         with gr.Accordion("Models: where each came from, and what its model card reports", open=False):
             gr.Markdown(endpoints.models_markdown())
@@ -447,4 +448,5 @@ def build_demo(endpoints: Endpoints | None = None) -> gr.Blocks:
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     demo.queue(default_concurrency_limit=WORKERS, max_size=QUEUE_SIZE)
+    start_janitor(demo, *cache_lifetime())  # not Gradio's delete_cache: see demo/cache.py
     return demo
