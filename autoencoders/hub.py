@@ -59,13 +59,7 @@ class HubMixin(PyTorchModelHubMixin, library_name="autoencoders", license="mit",
         source = str(pretrained_model_name_or_path)
         if not os.path.isdir(source) and (source.startswith(("/", ".", "~")) or source.count("/") > 1):
             raise FileNotFoundError(f"{source}: no such model folder (and not a Hub repo id)")
-        hub = {
-            "revision": revision,
-            "cache_dir": cache_dir,
-            "force_download": force_download,
-            "token": token,
-            "local_files_only": local_files_only,
-        }
+        hub = download_options(revision, cache_dir, force_download, token, local_files_only)
         config = load_config(fetch(source, CONFIG_NAME, hub))
         return cls._from_pretrained(model_id=source, **hub, config=config, map_location=map_location)
 
@@ -84,13 +78,7 @@ class HubMixin(PyTorchModelHubMixin, library_name="autoencoders", license="mit",
         **_: Any,
     ) -> T:
         """Build the model from `config` and load its safetensors weights, exactly."""
-        hub = {
-            "revision": revision,
-            "cache_dir": cache_dir,
-            "force_download": force_download,
-            "token": token,
-            "local_files_only": local_files_only,
-        }
+        hub = download_options(revision, cache_dir, force_download, token, local_files_only)
         try:
             model = cls(config)
         except (TypeError, ValueError) as err:  # a part nobody registered, or arguments it refuses
@@ -102,6 +90,19 @@ class HubMixin(PyTorchModelHubMixin, library_name="autoencoders", license="mit",
             raise CheckpointError(_missing_message(model_id, WEIGHTS_NAME, os.listdir(os.path.dirname(config_path)))) from err
         load_weights(model, weights_path, map_location)
         return model.eval()
+
+
+def download_options(
+    revision: str | None, cache_dir: str | Path | None, force_download: bool, token: str | bool | None, local_files_only: bool
+) -> dict[str, Any]:
+    """The arguments `hf_hub_download` takes from `from_pretrained`'s."""
+    return {
+        "revision": revision,
+        "cache_dir": cache_dir,
+        "force_download": force_download,
+        "token": token,
+        "local_files_only": local_files_only,
+    }
 
 
 def fetch(source: str, filename: str, hub: dict[str, Any]) -> str:
