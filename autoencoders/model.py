@@ -24,10 +24,8 @@ from .data import as_float
 from .hub import HubMixin
 from .latents import LatentStatistics
 from .noise import random_corruption
-from .parts import PART_KINDS, Bottleneck, Decoder, Encoder, Part, build_part
+from .parts import PART_BASES, PART_KINDS, Part, build_part
 from .variants import VARIANTS
-
-_BASES = {"encoder": Encoder, "bottleneck": Bottleneck, "decoder": Decoder}
 
 
 @contextmanager
@@ -207,8 +205,8 @@ def _split_built(settings: dict[str, Any]) -> tuple[dict[str, Part], dict[str, A
     """(the parts passed built, checked against their kind; the other settings)."""
     built = {kind: settings[kind] for kind in PART_KINDS if isinstance(settings.get(kind), nn.Module)}
     for kind, part in built.items():
-        if not isinstance(part, _BASES[kind]):
-            raise TypeError(f"{kind} must be an autoencoders.{_BASES[kind].__name__}, got {type(part).__name__}")
+        if not isinstance(part, PART_BASES[kind]):
+            raise TypeError(f"{kind} must be an autoencoders.{PART_BASES[kind].__name__}, got {type(part).__name__}")
     return built, {key: value for key, value in settings.items() if key not in built}
 
 

@@ -231,7 +231,7 @@ class Decoder(Part):
     kind = "decoder"
 
 
-_BASES = {"encoder": Encoder, "bottleneck": Bottleneck, "decoder": Decoder}
+PART_BASES = {"encoder": Encoder, "bottleneck": Bottleneck, "decoder": Decoder}
 
 
 def register(name: str) -> Callable[[P], P]:
@@ -244,7 +244,7 @@ def register(name: str) -> Callable[[P], P]:
         raise ValueError(f"a part's registered name must be a non-empty string, got {name!r}")
 
     def decorate(cls: P) -> P:
-        kind = next((kind for kind, base in _BASES.items() if issubclass(cls, base)), None)
+        kind = next((kind for kind, base in PART_BASES.items() if issubclass(cls, base)), None)
         if kind is None:
             raise TypeError(f"{cls.__name__} must subclass autoencoders.Encoder, Bottleneck or Decoder to be registered")
         taken = _REGISTRY[kind].get(name)
