@@ -12,8 +12,8 @@ import torch.nn.functional as F
 import yaml
 from torch import Tensor, nn
 
-from autoencoders import AutoEncoder, Bottleneck, Encoder, register, registered
-from autoencoders.cards import read_card_metrics
+from autoencoders import VARIANTS, AutoEncoder, Bottleneck, Encoder, register, registered
+from autoencoders.cards import card_results, metric_name, read_card_metrics
 from autoencoders.data import load_images, pad_images
 from autoencoders.evaluate import evaluate, score_images
 from autoencoders.features import NoFilters, input_filters
@@ -208,6 +208,15 @@ def test_a_flat_config_of_version_0_1_still_loads_and_scores_as_before(tmp_path,
     card = read_card_metrics(REPO / "demo/weights/conv/README.md")
     error = score_images(old, mnist_test.images)["squared_error"].mean().item()
     assert error == pytest.approx(card["squared_error"], rel=1e-4)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_each_bundled_card_names_its_metrics_as_the_library_does_today(variant):
+    """A card written before a metric was renamed would show the Hub a name the library no longer uses."""
+    folder = REPO / "demo/weights" / variant
+    names = part_class("bottleneck", AutoEncoder.from_pretrained(folder).config.bottleneck.name).statistic_names
+    for result in card_results(folder):
+        assert result.metric_name == metric_name(result.metric_type, names), (variant, result.metric_type)
 
 
 # ---------------------------------------------------------------------------- any image size and channel count
