@@ -1,6 +1,6 @@
 """GPU training throughput of every preset, the whole training split resident on the GPU.
 
-Run on a CUDA machine: `python benchmarks/gpu_throughput.py [MNIST folder]`. For each preset and
+Run on a CUDA machine: `python benchmarks/gpu_throughput.py [--data MNIST folder]`. For each preset and
 batch size it times 100 optimizer steps (forward + backward + fused Adam, TF32 matmuls) after 30
 warm-up steps, slicing batches from the uint8 tensor on the GPU, and reports samples/s and seconds
 per 55,000-image epoch. Results: benchmarks/results/gpu_<device>.json.
@@ -8,6 +8,7 @@ per 55,000-image epoch. Results: benchmarks/results/gpu_<device>.json.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -20,7 +21,9 @@ from autoencoders import VARIANTS, AutoEncoder
 from autoencoders.data import load_images
 
 
-def main(data: str = "../shared/data/mnist") -> None:
+def main(data: str) -> None:
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu_throughput.py measures CUDA training: this machine has no CUDA device (see benchmarks/speed.py for CPUs)")
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     images = load_images(data, "train")[0].cuda()
@@ -55,4 +58,6 @@ def main(data: str = "../shared/data/mnist") -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data/mnist", help="folder of the four MNIST IDX files")
+    main(parser.parse_args().data)
