@@ -18,6 +18,7 @@ import nbclient
 import nbformat
 import pytest
 from conftest import find_mnist
+from torch._inductor.runtime.cache_dir_utils import cache_dir
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -26,9 +27,13 @@ MNIST = find_mnist()
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda path: path.stem)
-def test_notebook_runs_top_to_bottom(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The kernel inherits this environment: the real MNIST, no Hub, threads that yield the cores.
+def test_notebook_runs_top_to_bottom(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The kernel inherits this environment: the real MNIST, no Hub, threads that yield the cores, and
+    # a temporary folder of its own, which the notebook must leave as it found it (torch's compile
+    # cache stays where it always is, warm).
     for name, value in {
+        "TMPDIR": str(tmp_path),
+        "TORCHINDUCTOR_CACHE_DIR": os.environ.get("TORCHINDUCTOR_CACHE_DIR", cache_dir()),
         "AUTOENCODERS_MNIST": str(MNIST),
         "HF_HUB_OFFLINE": "1",
         "OMP_WAIT_POLICY": "PASSIVE",
@@ -45,6 +50,7 @@ def test_notebook_runs_top_to_bottom(path: Path, monkeypatch: pytest.MonkeyPatch
     print(f"{path.name}: {time.perf_counter() - start:.0f} s")
     errors = [output for cell in notebook.cells for output in cell.get("outputs", []) if output.get("output_type") == "error"]
     assert not errors
+    assert not list(tmp_path.iterdir()), "the notebook left temporary files behind"
     if os.environ.get("NOTEBOOKS_WRITE") == "1":
         nbformat.write(notebook, path)
 
