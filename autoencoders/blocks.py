@@ -75,6 +75,24 @@ def _hidden(layer: nn.Module, width: int, activation: str, normalization: str) -
     return [layer, *norm, ACTIVATIONS[activation]()]
 
 
+def conv_layers(channels: int, hidden_dims: list[int], activation: str, normalization: str) -> list[nn.Module]:
+    """Stride-2 4x4 convolutions of `hidden_dims` channels from `channels`, each halving the image."""
+    layers: list[nn.Module] = []
+    for width in hidden_dims:
+        layers += _hidden(nn.Conv2d(channels, width, 4, stride=2, padding=1), width, activation, normalization)
+        channels = width
+    return layers
+
+
+def deconv_layers(widths: list[int], out_channels: int, activation: str, normalization: str) -> list[nn.Module]:
+    """`conv_layers` mirrored: stride-2 4x4 transposed convolutions from `widths[0]` channels through
+    the others to `out_channels` logits, each doubling the image; the last one has no activation."""
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip(widths, widths[1:]):
+        layers += _hidden(nn.ConvTranspose2d(fan_in, fan_out, 4, stride=2, padding=1), fan_out, activation, normalization)
+    return [*layers, nn.ConvTranspose2d(widths[-1], out_channels, 4, stride=2, padding=1)]
+
+
 class Layers(nn.Sequential):
     """`nn.Sequential` whose slices are plain `nn.Sequential`s: a part's constructor takes its
     arguments, not a list of layers."""
@@ -163,14 +181,9 @@ class ConvEncoder(SequentialEncoder):
         self.input_shape = _check_shape("input_shape", input_shape)
         _check_layers(hidden_dims, activation, normalization)
         _check_conv(input_shape, hidden_dims)
-        layers: list[nn.Module] = []
-        channels = input_shape[0]
-        for width in hidden_dims:
-            layers += _hidden(nn.Conv2d(channels, width, 4, stride=2, padding=1), width, activation, normalization)
-            channels = width
         factor = 2 ** len(hidden_dims)
-        flat = channels * (input_shape[1] // factor) * (input_shape[2] // factor)
-        super().__init__(*layers, nn.Flatten(), nn.Linear(flat, out_features))
+        flat = hidden_dims[-1] * (input_shape[1] // factor) * (input_shape[2] // factor)
+        super().__init__(*conv_layers(input_shape[0], hidden_dims, activation, normalization), nn.Flatten(), nn.Linear(flat, out_features))
 
 
 @register("linear")
@@ -227,7 +240,4 @@ class ConvDecoder(Decoder, Layers):
             *_hidden(nn.Linear(latent_dim, flat), flat, activation, normalization),
             nn.Unflatten(1, (widths[0], height, width)),
         ]
-        for fan_in, fan_out in zip(widths, widths[1:]):
-            layers += _hidden(nn.ConvTranspose2d(fan_in, fan_out, 4, stride=2, padding=1), fan_out, activation, normalization)
-        layers.append(nn.ConvTranspose2d(widths[-1], output_shape[0], 4, stride=2, padding=1))
-        super().__init__(*layers)
+        super().__init__(*layers, *deconv_layers(widths, output_shape[0], activation, normalization))

@@ -105,7 +105,9 @@ def evaluate(
     posterior (the VAE), `negative_elbo` and `negative_iwae` with `likelihood_samples` draws;
     `pca_squared_error`, `pca_bce`, `pca_psnr` for PCA with as many components as the code has
     units, fitted on the training images; `linear_probe_accuracy` of a logistic regression fitted on
-    the training codes (when the labels are known); the denoising PSNRs of `denoising_psnr`.
+    the training codes (when the labels are known and the code is a vector: token indices are
+    labels, not coordinates, so a linear probe on them measures nothing); the denoising PSNRs of
+    `denoising_psnr`.
     """
     scores = score_images(model, test_images, batch_size)
     results = {name: values.mean().item() for name, values in scores.items()}
@@ -113,7 +115,7 @@ def evaluate(
     results.update(model.bottleneck.set_statistics(test_codes))
     pca = pca_baseline(train_images.cpu(), test_images.cpu(), model.config.latent_dim, model.config.padding)
     results.update({f"pca_{name}": value for name, value in pca.items()})
-    if bool((train_labels >= 0).all()) and bool((test_labels >= 0).all()):
+    if not model.bottleneck.discrete and bool((train_labels >= 0).all()) and bool((test_labels >= 0).all()):
         results["linear_probe_accuracy"] = linear_probe_accuracy(
             model.encode_in_batches(train_images, batch_size), train_labels, test_codes, test_labels
         )

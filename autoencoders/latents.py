@@ -3,7 +3,9 @@
 A plain autoencoder's codes are no N(0, I): decoding random numbers gives noise, one Gaussian fitted
 to the codes gives blurred hybrids, a mixture gives digits. So after training the codes of the
 training images are fitted once (mean, principal axes, a Gaussian mixture) and saved as buffers
-beside the weights. A bottleneck with a prior (the VAE's N(0, I)) can sample that too.
+beside the weights. A bottleneck with a prior (the VAE's N(0, I)) can sample that too. A discrete
+code (VQ-VAE's grid of tokens) has neither axes nor a mixture: its bottleneck fits a prior over the
+token grids instead (`fit_prior`), and `sample` draws from that.
 """
 
 from __future__ import annotations
@@ -52,7 +54,12 @@ class LatentStatistics:
     @torch.no_grad()
     def fit_latent_stats(self, images: Tensor, batch_size: int = 2048, seed: int = 0) -> LatentStatistics:
         """Fit the distribution of the codes of `images` and store it as buffers: mean and principal
-        axes (for `code_from_axes`) and a `latent_mixture`-component Gaussian mixture (for `sample`)."""
+        axes (for `code_from_axes`) and a `latent_mixture`-component Gaussian mixture (for `sample`).
+        A discrete bottleneck fits its prior over the token grids of `images` instead."""
+        if self.bottleneck.discrete:
+            self.bottleneck.fit_prior(self.encode_in_batches(images, batch_size).to(self.latent_mean.device), seed)
+            self.latent_fitted.fill_(True)
+            return self
         codes = self.encode_in_batches(images, batch_size).double()
         if len(codes) < 2:
             raise ValueError("fit_latent_stats needs at least two images")
@@ -89,6 +96,7 @@ class LatentStatistics:
         latent_dim; missing axes are 0), measured from `origin` (default: the centre, i.e. the mean
         of the training codes; a model with a prior: 0). A model with a prior N(0, I) uses its
         units, the others the fitted distribution of their training codes."""
+        self._require_vector_code("principal axes to move along")
         dim = self.config.latent_dim
         if coords.ndim != 2 or coords.shape[1] > dim:
             raise ValueError(f"expected coordinates of shape [B, k] with k <= {dim}, got {list(coords.shape)}")
@@ -102,26 +110,39 @@ class LatentStatistics:
     def axes_from_code(self, codes: Tensor) -> Tensor:
         """The inverse of `code_from_axes`: coordinates of `codes` [B, latent_dim] along all principal
         axes, in standard deviations from the centre (so their norm says how typical a code is)."""
+        self._require_vector_code("principal axes to measure along")
         if self.bottleneck.has_prior:
             return codes
         self._require_latent_stats()
         scale = self.latent_scale.clamp_min(1e-6 * float(self.latent_scale.max()))  # dead axes: no division by 0
         return (codes - self.latent_mean) @ self.latent_components.T / scale
 
+    def _require_vector_code(self, what: str) -> None:
+        if self.bottleneck.discrete:
+            raise ValueError(
+                f"this model's code ({self.bottleneck.describe_code()}) is not a vector: it has no {what}. "
+                "Sample its prior with sample(n), or edit the tokens and decode them"
+            )
+
     def _require_latent_stats(self) -> None:
         if not bool(self.latent_fitted):
             hint = " (or sample its prior: sample(n, source='prior'))" if self.bottleneck.has_prior else ""
             raise RuntimeError(f"this model has no latent statistics yet: call fit_latent_stats(train_images) first{hint}")
 
-    def sample(self, n: int, generator: torch.Generator | None = None, *, source: str = "mixture") -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, *, source: str | None = None) -> Tensor:
         """`n` new images decoded from codes drawn from the Gaussian mixture fitted to the training
-        codes (`source="mixture"`, any model) or from the bottleneck's prior (`source="prior"`).
+        codes (`source="mixture"`, the default of a model with a vector code) or from the
+        bottleneck's prior (`source="prior"`; the default of a discrete code, whose prior is fitted).
 
         The mixture is the default for the VAE too: its training codes do not fill N(0, I), and the
         prior's draws that land between them decode to blurs (ex-post density estimation, Ghosh et
         al. 2020). On the bundled VAE it gives far more recognisable digits (README: Sampling).
         """
+        if source is None:
+            source = "prior" if self.bottleneck.discrete else "mixture"
         check_choice("sample source", source, SAMPLE_SOURCES)
+        if source == "mixture" and self.bottleneck.discrete:
+            raise ValueError(f"this model's code ({self.bottleneck.describe_code()}) has no mixture; sample its prior (source='prior')")
         if source == "prior" and not self.bottleneck.has_prior:
             raise ValueError(
                 "only a model whose bottleneck has a prior (the VAE) can sample it; this model samples its fitted mixture (source='mixture')"

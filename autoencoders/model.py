@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import blocks, bottlenecks  # noqa: F401 - registers the built-in parts
+from . import blocks, bottlenecks, vq  # noqa: F401 - registers the built-in parts
 from .blocks import mlp_widths
 from .checks import check_choice
 from .config import RECON_LOSSES, AutoEncoderConfig, from_settings
@@ -97,7 +97,7 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
             built["bottleneck"] if "bottleneck" in built else build_part("bottleneck", config.bottleneck, context["bottleneck"])
         )
         context["encoder"] = {"input_shape": config.input_shape, "out_features": self.bottleneck.in_features}
-        context["decoder"] = {"latent_dim": config.latent_dim, "output_shape": config.input_shape}
+        context["decoder"] = {"latent_dim": self.bottleneck.decoder_features, "output_shape": config.input_shape}
         for kind in ("encoder", "decoder"):
             setattr(self, kind, built[kind] if kind in built else build_part(kind, getattr(config, kind), context[kind]))
         parts: dict[str, Part] = {"encoder": self.encoder, "bottleneck": self.bottleneck, "decoder": self.decoder}
@@ -108,7 +108,7 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
     def _check_shapes(self) -> None:
         """Run two blank images through the parts once, so that parts that do not fit together fail
         here, naming the part, rather than in the first training step."""
-        latent, shape = self.config.latent_dim, self.config.input_shape
+        code_shape, shape = tuple(self.bottleneck.code_shape), self.config.input_shape
         was_training = self.training
         self.eval()
         try:
@@ -118,9 +118,11 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
                 if tuple(features.shape) != (2, expected):
                     raise ValueError(self._mismatch("encoder", f"returns features {list(features.shape)}", f"[B, {expected}]"))
                 code = self.bottleneck.code(features)
-                if tuple(code.shape) != (2, latent):
-                    raise ValueError(self._mismatch("bottleneck", f"returns codes {list(code.shape)}", f"[B, {latent}]"))
-                logits = self.decoder(code)
+                if tuple(code.shape) != (2, *code_shape):
+                    raise ValueError(
+                        self._mismatch("bottleneck", f"returns codes {list(code.shape)}", f"[B, {', '.join(map(str, code_shape))}]")
+                    )
+                logits = self.decoder(self.bottleneck.decoder_input(code))
                 if list(logits.shape[1:]) != shape:
                     raise ValueError(self._mismatch("decoder", f"returns {list(logits.shape)}", f"[B, {', '.join(map(str, shape))}]"))
         finally:
@@ -147,8 +149,15 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
 
     @property
     def has_prior(self) -> bool:
-        """Whether the bottleneck's codes have a prior N(0, I) to sample from (the VAE's)."""
+        """Whether the bottleneck's codes have a prior to sample from (the VAE's N(0, I), the prior
+        fitted over a VQ-VAE's token grids)."""
         return self.bottleneck.has_prior
+
+    @property
+    def discrete(self) -> bool:
+        """Whether the code is a grid of token indices rather than a vector (a VQ-VAE's): then it has
+        no principal axes, no fitted mixture and no straight line between two codes."""
+        return self.bottleneck.discrete
 
     def _prepare(self, images: Tensor) -> Tensor:
         """Check the shape and turn uint8 pixels into floats in [0, 1]."""
@@ -160,12 +169,22 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
         return as_float(images)
 
     def encode(self, images: Tensor) -> Tensor:
-        """Images [B, C, H, W] in [0, 1] (or uint8) -> codes [B, latent_dim]; the VAE gives its mean."""
+        """Images [B, C, H, W] in [0, 1] (or uint8) -> codes [B, latent_dim]; the VAE gives its mean, a
+        discrete bottleneck its grid of token indices [B, *code_shape]."""
         return self.bottleneck.code(self.encoder(self._prepare(images)))
 
     def decode(self, codes: Tensor) -> Tensor:
-        """Codes [B, latent_dim] -> images [B, C, H, W] in [0, 1]."""
-        return torch.sigmoid(self.decoder(codes))
+        """Codes [B, latent_dim] (a discrete bottleneck: token grids [B, *code_shape]) -> images [B, C, H, W] in [0, 1]."""
+        return self.decode_features(self.bottleneck.decoder_input(codes))
+
+    def decoder_input(self, codes: Tensor) -> Tensor:
+        """What the decoder takes for `codes`: the codes themselves, or a discrete code's codebook
+        vectors [B, decoder_features] (which, unlike tokens, can be blended)."""
+        return self.bottleneck.decoder_input(codes)
+
+    def decode_features(self, features: Tensor) -> Tensor:
+        """The decoder's input [B, decoder_features] -> images [B, C, H, W] in [0, 1]."""
+        return torch.sigmoid(self.decoder(features))
 
     def reconstruct(self, images: Tensor) -> Tensor:
         """Deterministic reconstruction: decode(encode(images)), no noise, no sampling."""
@@ -176,7 +195,7 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
         return self.bottleneck.image_statistics(self.encoder(self._prepare(images)))
 
     def encode_in_batches(self, images: Tensor, batch_size: int = 2048) -> Tensor:
-        """Codes [N, latent_dim] of any number of `images`, on the CPU, in eval mode (the VAE: its means)."""
+        """Codes [N, *code_shape] of any number of `images`, on the CPU, in eval mode (the VAE: its means)."""
         device = self.latent_mean.device
         with evaluating(self):
             return torch.cat([self.encode(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])

@@ -182,11 +182,19 @@ class Bottleneck(Part):
     - `has_posterior` / `posterior(features)` / `prior(device)`: the distributions q(z | x) and p(z)
       as `torch.distributions`, which give the likelihood bounds (`autoencoders.likelihood`);
     - `in_features`: how many features it takes from the encoder (default: `latent_dim`).
+
+    A bottleneck whose code is not a vector (VQ-VAE's grid of token indices) says so with
+    `discrete = True` and provides `code_shape` (the shape of one code), `decoder_features` and
+    `decoder_input(codes)` (what the decoder takes instead of the code), `describe_code()` and
+    `fit_prior(codes)` (the prior over its codes that `sample` draws from, fitted after training).
+    A discrete code has no principal axes, mixture or straight-line interpolation: what needs them
+    says so instead of running.
     """
 
     kind = "bottleneck"
     has_prior: ClassVar[bool] = False
     has_posterior: ClassVar[bool] = False
+    discrete: ClassVar[bool] = False
     statistic_names: ClassVar[dict[str, str]] = {}
 
     def __init__(self, latent_dim: int) -> None:
@@ -202,6 +210,26 @@ class Bottleneck(Part):
     @property
     def loss_weights(self) -> dict[str, float]:
         return {}
+
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        """The shape of one image's code: `(latent_dim,)` for a vector."""
+        return (self.latent_dim,)
+
+    @property
+    def decoder_features(self) -> int:
+        """How many features the decoder takes (default: the code itself, `latent_dim`)."""
+        return self.latent_dim
+
+    def decoder_input(self, codes: Tensor) -> Tensor:
+        """What the decoder takes for `codes` (default: the codes themselves)."""
+        return codes
+
+    def describe_code(self) -> str:
+        return f"{self.latent_dim}-d code"
+
+    def fit_prior(self, codes: Tensor, seed: int = 0) -> None:
+        raise ValueError(f"the {self.registered_name or type(self).__name__} bottleneck fits no prior to its codes")
 
     def forward(self, features: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return self.code(features), {}

@@ -69,4 +69,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "kl_weight": 1.0,
         "recon_loss": "bce",
     },
+    "vq": {
+        "encoder": "conv-grid",
+        "bottleneck": "vq",
+        "hidden_dims": [32, 64],
+        "latent_dim": 64,
+        "codebook_size": 256,
+        "latent_mixture": 1,
+        "recon_loss": "bce",
+    },
 }

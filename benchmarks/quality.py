@@ -8,7 +8,7 @@
 - denoising: PSNR of the noisy input and of its reconstruction by `denoising`, by `deep` and by a
   classical 3x3 median filter, for each corruption and level;
 - samples: 1,000 samples per model (codes drawn from its fitted mixture; the VAE's also from its
-  prior) judged by a small MNIST classifier trained here on the training split: the share it
+  prior; the VQ-VAE's token grids from its fitted prior, beside uniformly random grids) judged by a small MNIST classifier trained here on the training split: the share it
   recognises with confidence > 0.9 and how evenly the ten digits appear.
 
 `python benchmarks/quality.py [--weights demo/weights] [--data ../shared/data/mnist]` prints the
@@ -51,10 +51,11 @@ def reconstruction_rows(models: dict[str, AutoEncoder], evaluations: dict[str, d
             {
                 "model": name,
                 "latent_dim": model.config.latent_dim,
-                **{
-                    key: metrics[key]
-                    for key in ("squared_error", "bce", "psnr", "linear_probe_accuracy", "pca_squared_error", "pca_bce", "pca_psnr")
-                },
+                **{key: metrics[key] for key in ("squared_error", "bce", "psnr", "pca_squared_error", "pca_bce", "pca_psnr")},
+                "linear_probe_accuracy": metrics.get("linear_probe_accuracy"),  # none for a grid of tokens
+                "codebook_usage": metrics.get("codebook_usage"),
+                "perplexity": metrics.get("perplexity"),
+                "prior_nll": metrics.get("prior_nll"),
                 "kl": metrics.get("kl"),
                 "negative_elbo": metrics.get("negative_elbo"),
                 "negative_iwae": metrics.get("negative_iwae"),
@@ -63,10 +64,11 @@ def reconstruction_rows(models: dict[str, AutoEncoder], evaluations: dict[str, d
                 "keras_bce": KERAS_BCE.get(name),
             }
         )
+        extra = {key: metrics[key] for key in ("linear_probe_accuracy", "codebook_usage", "perplexity") if key in metrics}
         print(
             f"{name:10s} squared error {metrics['squared_error']:6.3f} (PCA-{model.config.latent_dim} "
             f"{metrics['pca_squared_error']:.2f})  BCE {metrics['bce']:.4f}  PSNR {metrics['psnr']:.2f}  "
-            f"probe {metrics['linear_probe_accuracy']:.4f}",
+            + "  ".join(f"{key} {value:.4g}" for key, value in extra.items()),
             flush=True,
         )
     return rows
@@ -99,15 +101,29 @@ def denoising_rows(evaluations: dict[str, dict[str, float]], test_images: torch.
     return rows
 
 
+def sample_sources(model: AutoEncoder) -> tuple[str, ...]:
+    """What a model's samples are drawn from: its fitted mixture, and its prior where it has one; a
+    grid of tokens has no mixture, and a uniformly random grid is the baseline its prior must beat."""
+    if model.discrete:
+        return ("prior", "uniform")
+    return SAMPLE_SOURCES if model.has_prior else ("mixture",)
+
+
+def draw(model: AutoEncoder, source: str, generator: torch.Generator) -> torch.Tensor:
+    if source == "uniform":
+        return model.decode(model.bottleneck.uniform_code(NUM_SAMPLES, generator))
+    return model.sample(NUM_SAMPLES, generator, source=source)
+
+
 def sample_rows(models: dict[str, AutoEncoder], train, test) -> tuple[float, list[dict[str, float]]]:
     classifier = train_classifier(train.images, train.labels)
     _, predicted = predict(classifier, test[0])
     accuracy = (predicted == test[1]).double().mean().item()
     rows = []
     for name, model in models.items():
-        for source in SAMPLE_SOURCES if model.has_prior else ("mixture",):  # only a VAE has a prior
+        for source in sample_sources(model):
             with torch.no_grad():
-                samples = model.eval().sample(NUM_SAMPLES, torch.Generator().manual_seed(0), source=source)
+                samples = draw(model.eval(), source, torch.Generator().manual_seed(0))
             rows.append({"model": name, "source": source, **sample_quality(classifier, samples)})
             print(
                 f"{name:10s} {source:8s} samples recognised {rows[-1]['confident_fraction']:.1%}, "

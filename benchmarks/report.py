@@ -117,7 +117,7 @@ def quality_section(quality: dict) -> str:
             num(r["bce"], ".4f"),
             num(r["keras_bce"], ".3f"),
             num(r["psnr"], ".2f"),
-            num(r["linear_probe_accuracy"], ".2%"),
+            num(r.get("linear_probe_accuracy"), ".2%"),
             num(r.get("kl"), ".2f"),
         ]
         for r in quality["reconstruction"]
@@ -134,7 +134,11 @@ def quality_section(quality: dict) -> str:
         ]
         for r in quality["denoising"]
     ]
-    sources = {"mixture": "mixture fitted to its training codes", "prior": "its prior N(0, I)"}
+    sources = {
+        "mixture": "mixture fitted to its training codes",
+        "prior": "its prior (the VAE: N(0, I); vq: the transformer fitted to its token grids)",
+        "uniform": "uniformly random token grids (the baseline)",
+    }
     samples = [
         [
             f"`{r['model']}`",

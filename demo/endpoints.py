@@ -9,6 +9,7 @@ All model work is a single small batch under `torch.inference_mode()`.
 from __future__ import annotations
 
 import math
+import zlib
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,13 @@ def format_psnr(value: float) -> str:
     return "identical" if value >= 99 else f"{value:.1f} dB"
 
 
+def token_grid(name: str, model: AutoEncoder, code: Tensor) -> str:
+    """A discrete code's grid of token indices as a Markdown table."""
+    rows = ["| " + " | ".join(str(token) for token in row) + " |" for row in code.tolist()]
+    header = "|" + " |" * code.shape[1] + "\n|" + " --- |" * code.shape[1]
+    return f"\n\n**{name}**: its code ({model.bottleneck.describe_code()}):\n\n" + header + "\n" + "\n".join(rows)
+
+
 class Endpoints:
     """The Space's computations over a fixed set of loaded models and bundled digits."""
 
@@ -114,6 +122,8 @@ class Endpoints:
                     self.filters[name] = None
                 if not bool(model.latent_fitted):
                     model.fit_latent_stats(pixels)  # weights without fitted statistics: fit on the bundled digits
+                if model.discrete:
+                    continue  # a grid of tokens: no plane of codes to map, no axes to slide along
                 codes = model.encode(pixels)
                 self.maps[name] = LatentMap.fit(codes, digits.labels)
                 # The fitted axes come sorted by variance; the VAE's prior has none, so order its
@@ -141,7 +151,7 @@ class Endpoints:
             digit = self.digit(sketch)
         except EmptyCanvas:
             return None, None, NO_CODE, RECONSTRUCT_HINT
-        rows, outputs, codes = [], [], []
+        rows, outputs, codes, grids = [], [], [], []
         for name in names:
             model = self.models[name].model
             code = model.encode(digit)
@@ -150,9 +160,11 @@ class Endpoints:
             padding = model.config.padding
             error = squared_error_per_image(digit, output, padding).item()
             rows.append(f"| {name} | {error:.2f} | {format_psnr(psnr(digit, output, padding).item())} |")
+            if model.discrete:  # its tokens also go below the errors, as the grid they are
+                grids.append(token_grid(name, model, code[0]))
             offset = codes[-1][0] + CODE_GAP if codes else 0  # side by side, in preset order, with a gap
-            codes.extend((offset + i, value, name) for i, value in enumerate(code[0].tolist()))
-        details = "| variant | squared error (28x28) | PSNR |\n| --- | --- | --- |\n" + "\n".join(rows)
+            codes.extend((offset + i, value, name) for i, value in enumerate(code[0].flatten().tolist()))
+        details = "| variant | squared error (28x28) | PSNR |\n| --- | --- | --- |\n" + "\n".join(rows) + "".join(grids)
         picture = tile(torch.cat(outputs), len(outputs)) if variant == ALL else to_uint8(outputs[0])
         return to_uint8(digit), picture, pd.DataFrame(codes, columns=list(NO_CODE.columns)), details
 
@@ -186,6 +198,14 @@ class Endpoints:
         units) from its most typical bundled digit (the one whose code is nearest the centre)."""
         model = self.model(variant)
         point = self.coordinates(coords)
+        if model.discrete:  # no axes: the sliders' position picks the seed of a draw from its prior
+            values = point[0].tolist() + [0.0] * (AXES - point.shape[1])  # unset sliders are at 0
+            seed = zlib.crc32(" ".join(f"{value:.1f}" for value in values).encode())
+            image = model.sample(1, torch.Generator().manual_seed(seed))
+            return to_uint8(image), (
+                f"{variant}: its code ({model.bottleneck.describe_code()}) is not a vector, so it has no axes to move along: "
+                "each position of the sliders picks a seed, and the digit is drawn from the prior fitted over its token grids."
+            )
         full = torch.zeros(1, model.config.latent_dim)
         full[0, self.axis_order[variant][: point.shape[1]]] = point[0]
         origin, label = self.origin[variant]
@@ -200,7 +220,8 @@ class Endpoints:
 
     @torch.inference_mode()
     def sample_grid(self, variant: str, seed: int = 0) -> np.ndarray:
-        """A grid of `GRID_SAMPLES` random samples from the mixture fitted to the model's codes."""
+        """A grid of `GRID_SAMPLES` random samples from the mixture fitted to the model's codes (a
+        discrete code: from the prior fitted over its token grids)."""
         model = self.model(variant)
         return tile(model.sample(GRID_SAMPLES, torch.Generator().manual_seed(seed)), GRID_SAMPLES // 2)
 
@@ -213,8 +234,15 @@ class Endpoints:
             pair = torch.cat([self.digit(sketch_a), self.digit(sketch_b)])
         except EmptyCanvas:
             return None, INTERPOLATE_HINT
-        start, end = model.encode(pair)
         weights = torch.linspace(0, 1, steps).unsqueeze(1)
+        if model.discrete:  # tokens have no straight line between them: blend their codebook vectors
+            start, end = model.decoder_input(model.encode(pair))
+            strip = model.decode_features(start + weights * (end - start))
+            return tile(strip, steps), (
+                f"{variant}: {steps} steps from A to B along the straight line between the codebook vectors of their "
+                f"tokens (its code: {model.bottleneck.describe_code()}; the steps between are not tokens)."
+            )
+        start, end = model.encode(pair)
         strip = model.decode(start + weights * (end - start))
         distance = float((end - start).norm())
         return tile(strip, steps), f"{variant}: {steps} steps from A to B, codes {distance:.1f} apart."
@@ -240,11 +268,20 @@ class Endpoints:
         return tile(filters[order[:shown]], 8, line=1.0), caption
 
     @torch.inference_mode()
-    def latent_map(self, variant: str, x: float, y: float) -> tuple[np.ndarray, np.ndarray, str]:
+    def latent_map(self, variant: str, x: float, y: float) -> tuple[np.ndarray | None, np.ndarray | None, str]:
         """(the map with a ring at (x, y), the digit decoded there, a caption)."""
         model = self.model(variant)
         x = finite(x, "x", -EXTENT, EXTENT)
         y = finite(y, "y", -EXTENT, EXTENT)
+        if model.discrete:
+            return (
+                None,
+                None,
+                (
+                    f"{variant}: no map. Its code ({model.bottleneck.describe_code()}) is not a point of a vector space, "
+                    "so there is no plane of principal axes to lay its digits on; see its tokens on the Reconstruct tab."
+                ),
+            )
         atlas = self.maps[variant]
         image = model.decode(atlas.code(x, y))
         caption = (
@@ -257,7 +294,7 @@ class Endpoints:
         """Where each model came from, then every metric its model card reports (a row per metric,
         a column per model; the cards are read as they are, whatever metrics they hold)."""
         sources = "\n".join(
-            f"- **{name}** ({loaded.model.config.latent_dim}-d code): {loaded.source}" for name, loaded in self.models.items()
+            f"- **{name}** ({loaded.model.bottleneck.describe_code()}): {loaded.source}" for name, loaded in self.models.items()
         )
         names = list(dict.fromkeys(m.name for loaded in self.models.values() for m in loaded.metrics))
         if not names:

@@ -76,8 +76,8 @@ LAUNCH_OPTIONS: dict[str, Any] = {
     "js": SKETCHPAD_JS,  # selects the sketchpads' Brush; empties them for the Clear buttons
 }
 INTRO = """# Autoencoders on MNIST
-Six classic autoencoders — simple, deep, denoising, sparse, convolutional, variational — loaded like any
-Hugging Face model. Draw a digit and watch each one squeeze it through its code and back."""
+Classic autoencoders — simple, deep, denoising, sparse, convolutional, variational — and a
+vector-quantised one (VQ-VAE), loaded like any Hugging Face model. Draw a digit and watch each one squeeze it through its code and back."""
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -40,11 +40,13 @@ def test_api_shapes_and_ranges(name):
     model = AutoEncoder.from_variant(name, latent_dim=8).eval()
     x = torch.rand(5, 1, 32, 32)
     z = model.encode(x)
-    assert z.shape == (5, 8)
+    code_shape = model.bottleneck.code_shape  # a vector of latent_dim; vq: a grid of tokens, each for a latent_dim-d vector
+    assert code_shape == (8,) or (model.discrete and model.bottleneck.embedding_dim == 8)
+    assert z.shape == (5, *code_shape)
     x_hat = model.decode(z)
     assert x_hat.shape == x.shape and x_hat.min() >= 0 and x_hat.max() <= 1
     out = model(x)
-    assert out.reconstruction.shape == x.shape and out.latent.shape == (5, 8)
+    assert out.reconstruction.shape == x.shape and out.latent.shape == (5, model.bottleneck.decoder_features)
     weights = model.bottleneck.loss_weights
     assert set(out.terms) == set(weights)
     assert torch.isclose(out.loss, out.recon_loss + sum(weights[name] * term for name, term in out.terms.items()))
