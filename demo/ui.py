@@ -262,8 +262,18 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
                 output = digit_image("Reconstruction (all: " + " · ".join(endpoints.variants) + ")", elem_id="reconstruction")
             # One colour: Gradio's bar chart keeps the colour domain of its first data, so a chart
             # coloured by model would lose the other models' bars on switching to "all" (it still
-            # does with a colour map naming every model: tried).
-            code = gr.BarPlot(x="unit", y="value", label="Code (all: in the order of the table)", height=200, x_title="code unit")
+            # does with a colour map naming every model: tried). The axis starts at the first unit
+            # (left free, Vega padded and rounded it to start at -20; bins of width 1 instead merged
+            # the last two units into one bar).
+            code = gr.BarPlot(
+                x="unit",
+                y="value",
+                label="Code (all: " + " · ".join(endpoints.variants) + ", left to right)",
+                height=200,
+                x_title="code unit",
+                x_lim=[0, None],
+                elem_id="reconstruct-code",
+            )
             details = gr.Markdown(RECONSTRUCT_HINT, label="Errors", elem_id="reconstruct-details")
     args = live_event(friendly(endpoints.reconstruct), [sketch, variant], [seen, output, code, details])
     sketch.change(api_name="reconstruct", **args)

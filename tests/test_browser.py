@@ -1,11 +1,12 @@
 """The Space in a real browser: Debian's chromium driven by Playwright (never `playwright install`).
 
 Draws digits with a few mouse moves without choosing the Brush first, pressing Clear between them
-and checking the model input shows only the new one; uploads a photo through the pad's file input;
+and checking the model input shows only the new one and the code chart's axis fits the code; uploads a photo through the pad's file input;
 picks gallery digits and moves the noise slider; presses "Random sample" and Reset in turn;
 interpolates gallery digits and drawings with Clear between; clicks the latent map; and clears the
 Features tab repeatedly. A screenshot of each tab is saved under artifacts/screenshots/."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from conftest import REPO
 from photos import make_photos
 from PIL import Image
 
+from autoencoders import VARIANTS
 from autoencoders.metrics import squared_error_per_image
+from demo.endpoints import CODE_GAP
 from demo.preprocess import digit_from_sketch
 
 CHROMIUM = "/usr/bin/chromium"
@@ -149,6 +152,18 @@ def clear(page, tab: str, outputs: list[str]) -> None:
     )
 
 
+def assert_code_chart(page, bars: int, last_unit: int) -> None:
+    """The code chart shows `bars` bars on an axis sized to the data: from 0 to `last_unit`, give or
+    take Vega's padding of a few units (left free, it started at -20)."""
+    chart = page.locator("#reconstruct-code")
+    page.wait_for_function("([id, n]) => document.querySelectorAll(`#${id} g.mark-rect path`).length === n", arg=["reconstruct-code", bars])
+    label = chart.locator("g.role-axis[aria-label^='X-axis']").get_attribute("aria-label")  # "... with values from -2 to 217"
+    low, high = (
+        float(v) for v in re.search(r"values from (-?[\d.]+) to (-?[\d.]+)", label.replace(",", "").replace("\N{MINUS SIGN}", "-")).groups()
+    )
+    assert -3 <= low <= 0 and last_unit <= high <= last_unit + 3, label
+
+
 def test_draw_clear_and_draw_again_shows_only_the_new_digit(page):
     open_tab(page, "Reconstruct")
     assert brush_is_selected(page, "reconstruct-sketch")  # ready to draw on as the page opens
@@ -169,9 +184,12 @@ def test_draw_clear_and_draw_again_shows_only_the_new_digit(page):
     reconstruction = fetch(page, single)
     assert reconstruction.shape == (32, 32)
     assert reconstruction[2:30, 2:30].max() > 128  # a bright stroke where the digit is
+    assert_code_chart(page, VARIANTS["deep"]["latent_dim"], VARIANTS["deep"]["latent_dim"] - 1)
     page.locator("#reconstruct-variant").get_by_text("all", exact=True).click()
     strip = fetch(page, wait_for_new_image(page, "reconstruction", single))
-    assert strip.shape == (36, 6 * 34 + 2)  # all six variants side by side
+    assert strip.shape == (36, len(VARIANTS) * 34 + 2)  # all the variants side by side
+    dims = [VARIANTS[name]["latent_dim"] for name in VARIANTS]
+    assert_code_chart(page, sum(dims), sum(dims) - 1 + (CODE_GAP - 1) * (len(dims) - 1))  # the models CODE_GAP apart
     screenshot(page, "reconstruct")
 
 
