@@ -96,9 +96,9 @@ class TopKBottleneck(Bottleneck):
         self, features: Tensor, code: Tensor, logits: Tensor, decoder: Decoder, loss: Callable[[Tensor], Tensor]
     ) -> dict[str, Tensor]:
         """In training: the AuxK term (against the dead latents before this batch), then the counter
-        update. In eval mode: nothing, and the counter stays as it is."""
+        update. In eval mode the term is 0 and the counter stays as it is."""
         if not self.training:
-            return {}
+            return {"auxk": logits.new_zeros(())}
         dead = self.dead()
         dead_count = int(dead.sum())
         term = logits.new_zeros(())

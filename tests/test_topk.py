@@ -139,6 +139,8 @@ def test_evaluate_reports_l0_dead_latents_fvu_and_density(mnist_train, mnist_tes
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="k must be an int in \\[1, latent_dim = 64\\]"):
         AutoEncoder(encoder="linear", bottleneck="topk", decoder="dictionary", latent_dim=64, k=65)
+    with pytest.raises(ValueError, match="k must be an int in \\[1, latent_dim = 8\\], got 30"):
+        AutoEncoder.from_variant("topk", latent_dim=8)
     with pytest.raises(ValueError, match="dead_after"):
         TopKBottleneck(latent_dim=8, k=2, dead_after=0)
     with pytest.raises(ValueError, match="aux_weight"):
