@@ -11,8 +11,9 @@ loss that revives dead latents. EleutherAI's sparsify and SAELens implement the 
   `k_aux` largest pre-activations among the dead latents, decoded by the atoms alone (no bias), must
   explain the residual the live code left: with a linear output and squared error that is Gao's
   ||e - e_hat||^2; here the residual lives in the decoder's logits, so the term is the reconstruction
-  loss of `logits.detach() + e_hat`. Its weight `aux_weight` is Gao's 1/32, scaled by
-  min(1, dead / k_aux) as in sparsify, and its gradient reaches only the dead latents.
+  loss of `logits.detach() + e_hat`. Its weight `aux_weight` is Gao's 1/32 (sparsify also scales it
+  by min(1, dead / k_aux); that left 3.5% of the latents dead here), and its gradient reaches only the
+  dead latents.
 - `dictionary` decoder: logits = W z + b with W = V / ||V|| column by column. The atoms are unit norm at
   every step of any training loop, and the gradient that reaches V is the gradient for W with its
   component along each atom removed (scaled by 1 / ||V||): Gao et al.'s projection, by construction,
@@ -106,7 +107,7 @@ class TopKBottleneck(Bottleneck):
             k_aux = min(self.k_aux, dead_count)
             aux_code = top_k(features.masked_fill(~dead, -torch.inf), k_aux)
             residual_fit = decoder(aux_code) - decoder(aux_code.new_zeros(1, aux_code.shape[1]))  # the atoms alone, no bias
-            term = min(1.0, dead_count / self.k_aux) * loss(logits.detach() + residual_fit)
+            term = loss(logits.detach() + residual_fit)
         self.count_firing(code)
         return {"auxk": term}
 

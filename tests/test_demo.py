@@ -479,7 +479,8 @@ def test_features_of_the_topk_dictionary_are_its_atoms_and_a_digits_latents(clie
 
     grid, caption = client.predict(sketch_payload(sketches[0]), "topk", api_name="/features")
     digit = torch.from_numpy(digit_from_sketch({"background": None, "layers": [np.asarray(Image.open(sketches[0]))], "composite": None}))
-    code = topk.encode(digit[None, None])[0]
+    with torch.no_grad():
+        code = topk.encode(digit[None, None])[0]
     active = torch.nonzero(code > 0)[:, 0]
     strongest = active[code[active].argsort(descending=True)]
     assert 0 < len(active) <= 30 and f"activates {len(active)} of its {topk.config.latent_dim} latents" in caption
@@ -495,7 +496,8 @@ def test_top_digits_are_the_bundled_digits_that_activate_a_latent_most(client, n
 
     model = AutoEncoder.from_pretrained(REPO / f"demo/weights/{name}")
     digits = load_digits()
-    codes = model.encode(torch.from_numpy(digits.images).unsqueeze(1))
+    with torch.no_grad():
+        codes = model.encode(torch.from_numpy(digits.images).unsqueeze(1))
     unit = int(codes.gt(0).sum(dim=0).argmax()) if name == "topk" else 3
     grid, caption = client.predict(name, unit, api_name="/top_digits")
     order = codes[:, unit].argsort(descending=True)[:16]
