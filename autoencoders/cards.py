@@ -23,6 +23,7 @@ METRIC_NAMES = {
     "squared_error": "Squared error per image (sum over the unpadded pixels in [0, 1])",
     "bce": "Binary cross-entropy per pixel",
     "psnr": "PSNR (dB)",
+    "fvu": "Fraction of variance unexplained (squared error over the test images' variance)",
     "pca_squared_error": "PCA at the same code size: squared error per image",
     "pca_bce": "PCA at the same code size: binary cross-entropy per pixel",
     "pca_psnr": "PCA at the same code size: PSNR (dB)",

@@ -18,7 +18,7 @@ from torch import Tensor
 from .config import CORRUPTIONS
 from .data import as_float
 from .likelihood import binarize, likelihood_bounds
-from .metrics import image_errors, linear_probe_accuracy, pca_baseline, psnr
+from .metrics import image_errors, linear_probe_accuracy, pca_baseline, psnr, variance_per_image
 from .model import AutoEncoder, evaluating
 from .noise import corrupt
 
@@ -100,7 +100,8 @@ def evaluate(
 ) -> dict[str, float]:
     """The test report of a model card, as metric name -> value.
 
-    `squared_error` (per image, inside the padding), `bce` (per pixel), `psnr`; the bottleneck's
+    `squared_error` (per image, inside the padding), `bce` (per pixel), `psnr`, `fvu` (the fraction of
+    the test images' variance left unexplained: squared error over `variance_per_image`); the bottleneck's
     per-image statistics (averaged) and its statistics over the set of test codes; for a model with a
     posterior (the VAE), `negative_elbo` and `negative_iwae` with `likelihood_samples` draws;
     `pca_squared_error`, `pca_bce`, `pca_psnr` for PCA with as many components as the code has
@@ -109,6 +110,7 @@ def evaluate(
     """
     scores = score_images(model, test_images, batch_size)
     results = {name: values.mean().item() for name, values in scores.items()}
+    results["fvu"] = results["squared_error"] / variance_per_image(test_images.cpu(), model.config.padding)
     test_codes = model.encode_in_batches(test_images, batch_size)
     results.update(model.bottleneck.set_statistics(test_codes))
     pca = pca_baseline(train_images.cpu(), test_images.cpu(), model.config.latent_dim, model.config.padding)

@@ -88,7 +88,8 @@ class LatentStatistics:
         """Codes from coordinates along the principal axes, in standard deviations ([B, k], k <=
         latent_dim; missing axes are 0), measured from `origin` (default: the centre, i.e. the mean
         of the training codes; a model with a prior: 0). A model with a prior N(0, I) uses its
-        units, the others the fitted distribution of their training codes."""
+        units, the others the fitted distribution of their training codes, projected onto the codes
+        their bottleneck can produce (`Bottleneck.project`: TopK's k-sparse codes)."""
         dim = self.config.latent_dim
         if coords.ndim != 2 or coords.shape[1] > dim:
             raise ValueError(f"expected coordinates of shape [B, k] with k <= {dim}, got {list(coords.shape)}")
@@ -97,7 +98,7 @@ class LatentStatistics:
             return coords if origin is None else origin + coords
         self._require_latent_stats()
         origin = self.latent_mean if origin is None else origin
-        return origin + (coords * self.latent_scale) @ self.latent_components
+        return self.bottleneck.project(origin + (coords * self.latent_scale) @ self.latent_components)
 
     def axes_from_code(self, codes: Tensor) -> Tensor:
         """The inverse of `code_from_axes`: coordinates of `codes` [B, latent_dim] along all principal
@@ -133,4 +134,4 @@ class LatentStatistics:
         self._require_latent_stats()
         component = torch.multinomial(self.mixture_weights, n, replacement=True, generator=generator)
         codes = self.mixture_means[component] + (self.mixture_scales[component] @ noise.unsqueeze(-1)).squeeze(-1)
-        return self.decode(codes)
+        return self.decode(self.bottleneck.project(codes))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import blocks, bottlenecks  # noqa: F401 - registers the built-in parts
+from . import blocks, bottlenecks, topk  # noqa: F401 - registers the built-in parts
 from .blocks import mlp_widths
 from .checks import check_choice
 from .config import RECON_LOSSES, AutoEncoderConfig, from_settings
@@ -102,6 +102,8 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
             setattr(self, kind, built[kind] if kind in built else build_part(kind, getattr(config, kind), context[kind]))
         parts: dict[str, Part] = {"encoder": self.encoder, "bottleneck": self.bottleneck, "decoder": self.decoder}
         self.config = AutoEncoderConfig(**{**config.__dict__, **{kind: part.spec for kind, part in parts.items()}})
+        for part in parts.values():
+            part.connect(parts)
         self._check_shapes()
         self.register_latent_buffers(config.latent_dim, config.latent_mixture)
 
@@ -144,6 +146,14 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
             )
         built, settings = _split_built(settings)
         return cls(_config_from(settings, built, droppable=set(preset) - set(overrides)), **built)
+
+    @torch.no_grad()
+    def start_from_data(self, images: Tensor) -> None:
+        """Let each part start from training `images` (uint8 or floats in [0, 1]): what the training
+        script calls once before a fresh run (`Part.start_from_data`)."""
+        inputs = self._prepare(images.to(self.latent_mean.device))
+        for part in (self.encoder, self.bottleneck, self.decoder):
+            part.start_from_data(inputs)
 
     @property
     def has_prior(self) -> bool:
@@ -191,9 +201,16 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
         target = inputs if target is None else self._prepare(target)
         if self.training and self.config.noise:
             inputs = random_corruption(inputs, self.config.noise)
-        code, terms = self.bottleneck(self.encoder(inputs))
+        features = self.encoder(inputs)
+        code, terms = self.bottleneck(features)
         logits = self.decoder(code)
         recon = reconstruction_loss(self.config.recon_loss, logits, target)
+        terms = {
+            **terms,
+            **self.bottleneck.decoded_terms(
+                features, code, logits, self.decoder, lambda fit: reconstruction_loss(self.config.recon_loss, fit, target)
+            ),
+        }
         weights = self.bottleneck.loss_weights
         loss = recon
         for name, term in terms.items():

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Quality of every bundled model on the MNIST test set, beside the references.
 
-- reconstruction: squared error per image (28x28), BCE per pixel, PSNR, linear-probe accuracy of
-  the code, PCA at the same code size (all re-measured here with `autoencoders.evaluate`), and the
+- reconstruction: squared error per image (28x28), BCE per pixel, PSNR, the fraction of variance
+  unexplained, linear-probe accuracy of the code, PCA at the same code size, and for `topk` its L0,
+  dead latents and activation densities (all re-measured here with `autoencoders.evaluate`), and the
   published numbers: Hinton & Salakhutdinov 2006 (3.00 for a 30-d code) and Keras' autoencoder
   tutorial (per-pixel BCE 0.09 simple, 0.08 deep, 0.10 sparse);
 - denoising: PSNR of the noisy input and of its reconstruction by `denoising`, by `deep` and by a
@@ -41,6 +42,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
 HINTON_2006 = {"deep": 3.00}  # squared error per image, 30-d code, MNIST test set
 KERAS_BCE = {"simple": 0.09, "deep": 0.08, "sparse": 0.10, "conv": 0.094}  # per-pixel BCE, Keras' tutorial
 NUM_SAMPLES = 1000
+SPARSE_CODE_METRICS = ("l0", "dead_latents", "density_median", "density_max")  # what the topk bottleneck reports
 
 
 def reconstruction_rows(models: dict[str, AutoEncoder], evaluations: dict[str, dict[str, float]]) -> list[dict[str, float]]:
@@ -55,7 +57,9 @@ def reconstruction_rows(models: dict[str, AutoEncoder], evaluations: dict[str, d
                     key: metrics[key]
                     for key in ("squared_error", "bce", "psnr", "linear_probe_accuracy", "pca_squared_error", "pca_bce", "pca_psnr")
                 },
+                "fvu": metrics["fvu"],
                 "kl": metrics.get("kl"),
+                **{key: metrics.get(key) for key in SPARSE_CODE_METRICS},
                 "negative_elbo": metrics.get("negative_elbo"),
                 "negative_iwae": metrics.get("negative_iwae"),
                 "error_over_pca": metrics["squared_error"] / metrics["pca_squared_error"],
@@ -66,7 +70,8 @@ def reconstruction_rows(models: dict[str, AutoEncoder], evaluations: dict[str, d
         print(
             f"{name:10s} squared error {metrics['squared_error']:6.3f} (PCA-{model.config.latent_dim} "
             f"{metrics['pca_squared_error']:.2f})  BCE {metrics['bce']:.4f}  PSNR {metrics['psnr']:.2f}  "
-            f"probe {metrics['linear_probe_accuracy']:.4f}",
+            f"probe {metrics['linear_probe_accuracy']:.4f}  FVU {metrics['fvu']:.4f}"
+            + (f"  L0 {metrics['l0']:.1f}  dead {metrics['dead_latents']:.1f}%" if "l0" in metrics else ""),
             flush=True,
         )
     return rows

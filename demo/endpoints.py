@@ -19,7 +19,7 @@ from torch import Tensor
 from autoencoders import AutoEncoder
 from autoencoders.checks import check_choice
 from autoencoders.config import CORRUPTIONS
-from autoencoders.features import NoFilters, input_filters, unit_responses
+from autoencoders.features import NoFilters, decoder_atoms, input_filters, unit_responses
 from autoencoders.metrics import psnr, squared_error_per_image
 from autoencoders.noise import corrupt
 
@@ -34,6 +34,8 @@ AXIS_RANGE = 3.0  # sliders span -3..3 standard deviations
 NOISE_SEED = 0  # one fixed noise pattern per digit, so the slider changes only the strength
 GRID_SAMPLES = 16
 FEATURES_SHOWN = 48  # first-layer filters on the Features tab, 8 a row
+ATOMS_PER_ROW = 16  # a dictionary decoder's atoms on the Features tab: all of them, 16 a row
+TOP_DIGITS = 16  # max-activating examples: the bundled test digits that activate a code unit most
 # What each tab says while its canvas is empty (the Reconstruct tab has no gallery).
 RECONSTRUCT_HINT = "Draw a digit, or drop a photo of one on the canvas: every stroke updates the reconstruction."
 DENOISE_HINT = "Draw a digit or pick one below, then move the noise slider."
@@ -105,6 +107,8 @@ class Endpoints:
         self.axis_order: dict[str, Tensor] = {}
         self.origin: dict[str, tuple[Tensor, int]] = {}
         self.filters: dict[str, Tensor | None] = {}
+        self.atoms: dict[str, Tensor | None] = {}
+        self.codes: dict[str, Tensor] = {}
         with torch.inference_mode():
             for name, loaded in models.items():
                 model = loaded.model.eval()
@@ -112,9 +116,13 @@ class Endpoints:
                     self.filters[name] = input_filters(model)
                 except NoFilters:
                     self.filters[name] = None
+                try:
+                    self.atoms[name] = decoder_atoms(model)
+                except NoFilters:
+                    self.atoms[name] = None
                 if not bool(model.latent_fitted):
                     model.fit_latent_stats(pixels)  # weights without fitted statistics: fit on the bundled digits
-                codes = model.encode(pixels)
+                codes = self.codes[name] = model.encode(pixels)
                 self.maps[name] = LatentMap.fit(codes, digits.labels)
                 # The fitted axes come sorted by variance; the VAE's prior has none, so order its
                 # units by how much they vary over real digits (inactive units change nothing).
@@ -215,15 +223,18 @@ class Endpoints:
             return None, INTERPOLATE_HINT
         start, end = model.encode(pair)
         weights = torch.linspace(0, 1, steps).unsqueeze(1)
-        strip = model.decode(start + weights * (end - start))
+        strip = model.decode(model.bottleneck.project(start + weights * (end - start)))
         distance = float((end - start).norm())
         return tile(strip, steps), f"{variant}: {steps} steps from A to B, codes {distance:.1f} apart."
 
     @torch.inference_mode()
     def features(self, sketch: Sketch, variant: str) -> tuple[np.ndarray | None, str]:
         """(the model's first-layer filters, those the digit excites most first, or in their own
-        order when the canvas is empty; a caption). An encoder without such filters says so."""
+        order when the canvas is empty; a caption). An encoder without such filters says so. A
+        dictionary decoder (topk) shows its atoms instead: the latents the digit activates."""
         model = self.model(variant)
+        if self.atoms[variant] is not None:
+            return self.dictionary_features(sketch, variant)
         filters = self.filters[variant]
         if filters is None:
             return None, f"{variant}: its {model.config.encoder.name} encoder has no first layer of weights to draw."
@@ -239,6 +250,49 @@ class Endpoints:
             caption = f"{variant}: {which} {units}, in their own order ({legend}). Draw or pick a digit to see those it excites most first."
         return tile(filters[order[:shown]], 8, line=1.0), caption
 
+    def dictionary_features(self, sketch: Sketch, variant: str) -> tuple[np.ndarray, str]:
+        """Every atom of the decoder, 16 a row, in latent order; for a digit, the atoms of the latents
+        it activates, strongest first, and their values in the caption."""
+        model, atoms = self.model(variant), self.atoms[variant]
+        legend = "each atom drawn as what its latent adds to the logits: grey 0, white the most positive, black the most negative"
+        try:
+            code = model.encode(self.digit(sketch))[0]
+        except EmptyCanvas:
+            caption = (
+                f"{variant}: all {len(atoms)} atoms of its dictionary, latent 0 first, {ATOMS_PER_ROW} a row ({legend}). "
+                "Draw or pick a digit to see the latents it activates."
+            )
+            return tile(atoms, ATOMS_PER_ROW, line=1.0), caption
+        active = torch.nonzero(code > 0)[:, 0]
+        active = active[code[active].argsort(descending=True, stable=True)]
+        values = ", ".join(f"{int(i)}: {float(code[i]):.2f}" for i in active)
+        caption = (
+            f"{variant}: this digit activates {len(active)} of its {len(atoms)} latents; their atoms, strongest first "
+            f"({legend}). Latent: value — {values or 'none'}."
+        )
+        return tile(atoms[active] if len(active) else atoms[:0].new_ones(1, *atoms.shape[1:]), 8, line=1.0), caption
+
+    @torch.inference_mode()
+    def top_digits(self, variant: str, unit: float) -> tuple[np.ndarray, str]:
+        """(the bundled test digits whose code is largest in `unit`, strongest first; a caption): the
+        max-activating examples of a latent, as sparse-autoencoder dashboards show them."""
+        codes = self.codes[choice(variant, self.variants, "variant")]
+        unit = int(finite(unit, "the code unit", 0, codes.shape[1] - 1))
+        values = codes[:, unit]
+        order = values.argsort(descending=True, stable=True)[:TOP_DIGITS]
+        share = ""
+        if self.atoms[variant] is not None:  # a sparse code: only the digits that activate the latent at all
+            order = order[values[order] > 0]
+            share = f"; {int((values > 0).sum())} of the {len(codes)} bundled test digits activate it"
+        if not len(order):
+            return tile(torch.zeros(1, 1, 32, 32), 1), f"{variant}: none of the {len(codes)} bundled test digits activates latent {unit}."
+        pixels = torch.from_numpy(self.digits.images[order.numpy()]).unsqueeze(1).float() / 255
+        listed = ", ".join(f"{int(self.digits.labels[i])} ({float(values[i]):.2f})" for i in order)
+        caption = (
+            f"{variant}: the {len(order)} bundled test digits with the largest value of code unit {unit}{share}. Digit (value): {listed}."
+        )
+        return tile(pixels, 8), caption
+
     @torch.inference_mode()
     def latent_map(self, variant: str, x: float, y: float) -> tuple[np.ndarray, np.ndarray, str]:
         """(the map with a ring at (x, y), the digit decoded there, a caption)."""
@@ -246,7 +300,7 @@ class Endpoints:
         x = finite(x, "x", -EXTENT, EXTENT)
         y = finite(y, "y", -EXTENT, EXTENT)
         atlas = self.maps[variant]
-        image = model.decode(atlas.code(x, y))
+        image = model.decode(model.bottleneck.project(atlas.code(x, y)))
         caption = (
             f"{variant}: {len(atlas.points)} test digits on the two principal axes of their codes; "
             f"the ring at ({x:.2f}, {y:.2f}) SD decodes to the digit on the right."

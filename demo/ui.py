@@ -1,7 +1,7 @@
 """The Gradio UI: six tabs over `Endpoints`, with stable API names for scripts.
 
 API (see README): `reconstruct`, `denoise`, `generate`, `interpolate`, `latent_map`, `features`,
-plus `random_sample` and `sample_grid`. Sliders fire on `.input`/`.release`, never on
+`top_digits`, plus `random_sample` and `sample_grid`. Sliders fire on `.input`/`.release`, never on
 `.change`, so programmatic updates do not call back in cascades. Model events share one pool of
 `WORKERS` threads; the queue and upload limits are in `QUEUE_SIZE` and `LAUNCH_OPTIONS`.
 """
@@ -27,7 +27,7 @@ from PIL import Image
 from autoencoders.config import CORRUPTIONS
 
 from .cache import start_janitor
-from .endpoints import ALL, AXES, AXIS_RANGE, DENOISE_HINT, INTERPOLATE_HINT, RECONSTRUCT_HINT, Endpoints
+from .endpoints import ALL, AXES, AXIS_RANGE, DENOISE_HINT, INTERPOLATE_HINT, RECONSTRUCT_HINT, TOP_DIGITS, Endpoints
 from .gallery import Digits, load_digits
 from .latent_map import EXTENT, LatentMap
 from .models import load_models
@@ -408,19 +408,31 @@ def latent_map_tab(endpoints: Endpoints) -> None:
 
 def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
     start_grid, start_caption = endpoints.features(None, "deep")
+    top_grid, top_caption = endpoints.top_digits("deep", 0)
     with gr.Row():
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit, or pick one below", elem_id="features-sketch")
             clear_button([sketch], elem_id="features-clear")
             picker = digit_gallery(gallery, elem_id="features-gallery")
         with gr.Column(scale=1):
-            variant = variant_radio(endpoints.variants, "deep")
-            grid = digit_image("What the first layer's units look for", height=400, value=start_grid, elem_id="features")
+            variant = variant_radio(endpoints.variants, "deep", elem_id="features-variant")
+            grid = digit_image(
+                "What the first layer's units look for (a dictionary: its atoms)", height=400, value=start_grid, elem_id="features"
+            )
             details = gr.Markdown(start_caption, label="Caption", elem_id="features-caption")
+            unit = gr.Number(0, label="Code unit (a latent)", precision=0, minimum=0, elem_id="features-unit")
+            top = digit_image(
+                f"The {TOP_DIGITS} bundled test digits that activate it most", height=200, value=top_grid, elem_id="features-top"
+            )
+            top_details = gr.Markdown(top_caption, elem_id="features-top-caption")
     args = live_event(friendly(endpoints.features), [sketch, variant], [grid, details])
     sketch.change(api_name="features", **args)
     variant.input(api_visibility="private", **args)
     pick_into(picker, gallery, sketch, args)
+    top_args = live_event(friendly(endpoints.top_digits), [variant, unit], [top, top_details])
+    unit.input(api_name="top_digits", **top_args)
+    unit.submit(api_visibility="private", **top_args)
+    variant.input(api_visibility="private", **top_args)
 
 
 def cache_lifetime() -> tuple[int, int]:

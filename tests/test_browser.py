@@ -359,6 +359,29 @@ def test_features_follow_the_picked_digit_and_clear_restores_their_order(page):
     caption.get_by_text("in their own order").wait_for()
 
 
+def test_topk_features_show_its_atoms_a_digits_latents_and_the_digits_that_activate_a_latent(page):
+    open_tab(page, "Features")
+    caption, top_caption = page.locator("#features-caption"), page.locator("#features-top-caption")
+    before = image_src(page, "features")
+    page.locator("#features-variant").get_by_text("topk", exact=True).click()
+    caption.get_by_text("all 256 atoms of its dictionary").wait_for()
+    assert fetch(page, wait_for_new_image(page, "features", before)).shape == (16 * 30 + 2, 16 * 30 + 2)  # 256 atoms, 16 a row
+    before = image_src(page, "features")
+    page.locator("#features-gallery").get_by_role("button", name="Thumbnail 22 of 30").click()  # a 7
+    caption.get_by_text("this digit activates").wait_for()
+    wait_for_new_image(page, "features", before)
+    before = image_src(page, "features-top")
+    page.locator("#features-unit input").fill("17")
+    page.locator("#features-unit input").press("Enter")
+    top_caption.get_by_text("code unit 17").wait_for()
+    assert fetch(page, wait_for_new_image(page, "features-top", before)).shape[0] in (34 + 2, 2 * 34 + 2)  # one or two rows of digits
+    screenshot(page, "features_topk")
+    page.locator("#features-clear").click()
+    caption.get_by_text("all 256 atoms of its dictionary").wait_for()
+    page.locator("#features-variant").get_by_text("deep", exact=True).click()
+    caption.get_by_text("in their own order").wait_for()
+
+
 def test_screenshots_were_saved():
     names = {path.stem for path in Path(SHOTS).glob("*.png")}
     assert {"reconstruct", "denoise", "generate", "interpolate", "latent_map", "features"} <= names

@@ -37,7 +37,8 @@ def test_every_preset_learns_on_real_mnist(name, mnist_train, mnist_test):
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_api_shapes_and_ranges(name):
-    model = AutoEncoder.from_variant(name, latent_dim=8).eval()
+    sparsity = {"k": 4} if "k" in VARIANTS[name] else {}  # topk keeps k = 30 active latents: at most latent_dim
+    model = AutoEncoder.from_variant(name, latent_dim=8, **sparsity).eval()
     x = torch.rand(5, 1, 32, 32)
     z = model.encode(x)
     assert z.shape == (5, 8)

@@ -60,6 +60,7 @@ from training.publish import push_folder, retry_command
 
 CARD_SAMPLES = 64
 CARD_DIGITS = 16
+START_IMAGES = 10_000  # the training images each part may start from (Part.start_from_data)
 CARD_FEATURES = 100  # first-layer units drawn on the card, 10 a row as in Ng's notes
 
 
@@ -220,6 +221,8 @@ def train(
             "lower --batch_size or train on more images"
         )
     total_steps = per_epoch * args.epochs
+    if checkpoint is None:
+        model.start_from_data(splits.train[:START_IMAGES])  # the same images on every rank: the same start
     optimizer = build_optimizer(model, args.learning_rate, args.weight_decay, device)
     scheduler = build_scheduler(optimizer, args.lr_scheduler, args.lr_warmup_steps, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
