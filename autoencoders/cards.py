@@ -27,6 +27,7 @@ METRIC_NAMES = {
     "pca_bce": "PCA at the same code size: binary cross-entropy per pixel",
     "pca_psnr": "PCA at the same code size: PSNR (dB)",
     "linear_probe_accuracy": "Linear-probe accuracy (logistic regression on the codes)",
+    "label_guess_accuracy": "Label-guess accuracy: the label of highest likelihood under the model itself (a Bayes classifier, k = 16)",
 }
 _STAGE_NAMES = {"noisy": "corrupted input", "denoised": "denoised"}
 
@@ -45,7 +46,9 @@ def metric_name(metric_type: str, names: dict[str, str] | None = None) -> str:
 
 
 def _eval_result(metric_type: str, value: float, dataset: str, names: dict[str, str]) -> EvalResult:
-    if metric_type == "linear_probe_accuracy":
+    if metric_type == "label_guess_accuracy":
+        task_type, task_name = "image-classification", "The conditional model as a Bayes classifier"
+    elif metric_type == "linear_probe_accuracy":
         task_type, task_name = "image-classification", "Linear probe on the codes"
     elif metric_type.startswith("psnr_"):
         task_type, task_name = "image-to-image", "Image denoising"
