@@ -171,7 +171,22 @@ def quality_section(quality: dict) -> str:
         f"({quality['classifier_test_accuracy']:.2%} test accuracy): the share it names with confidence > 0.9, and how "
         "evenly the ten digits appear among those (normalised entropy, 1 = perfectly even).\n\n"
         + table(["model", "codes drawn from", "recognised", "class evenness", "rarest digit", "commonest digit"], samples)
+        + steering_table(quality.get("digits", []))
         + "\n\nRegenerate: `python benchmarks/quality.py` (about 2 minutes)."
+    )
+
+
+def steering_table(rows: list[dict]) -> str:
+    """A conditional model's samples of each digit asked for: the share recognised as that digit."""
+    if not rows:
+        return ""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    digits = list(dict.fromkeys(str(r["digit"]) for r in rows))
+    shares = {(r["model"], str(r["digit"])): r["recognised_as_asked"] for r in rows}
+    body = [[f"`{m}`", *(f"{shares[(m, d)]:.1%}" for d in digits)] for m in models]
+    return (
+        "\n\nSteering: samples of each digit asked for (500 each) that the classifier names as that digit with "
+        "confidence > 0.9 (target: at least 95% over the ten).\n\n" + table(["model", *digits], body)
     )
 
 
