@@ -1,11 +1,15 @@
 """Generation you can steer: the conditional VAE (labels through the model, the loop and the Space's
 label guess), beta-VAE's per-unit statistics and latent traversals, on real MNIST and real parts."""
 
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import render_sketch, sketch_payload
+from PIL import Image
 
 from autoencoders import VARIANTS, AutoEncoder, Decoder, register
 from autoencoders.bottlenecks import active_units, gaussian_kl
@@ -147,3 +151,43 @@ def test_traversals_sweep_one_unit_and_keep_the_others():
         assert torch.allclose(grid[1, 5], model.decode(expected[None])[0], atol=1e-6)
     with pytest.raises(ValueError, match="no units"):
         traversals(model, code, [])
+
+
+# --- the Space, through gradio_client ------------------------------------------------------------
+
+
+def grid_cells(grid: np.ndarray, size: int = 32, gap: int = 2) -> list[np.ndarray]:
+    rows, cols = (grid.shape[0] - gap) // (size + gap), (grid.shape[1] - gap) // (size + gap)
+    return [grid[gap + r * (size + gap) :][:size, gap + c * (size + gap) :][:, :size] for r in range(rows) for c in range(cols)]
+
+
+def test_the_space_guesses_the_label_of_a_drawing_for_cvae_and_says_so(client, mnist_test, tmp_path):
+    images, labels, _ = mnist_test
+    right = 0
+    for i in range(3000, 3010):
+        sketch = sketch_payload(render_sketch(images[i, 0, 2:30, 2:30].numpy(), tmp_path / f"digit{i}.png"))
+        _, output, code, details = client.predict(sketch, "cvae", "guess", api_name="/reconstruct")
+        guessed = int(re.search(r"guessed: read as a (\d)", details).group(1))
+        right += guessed == int(labels[i])
+        assert len(code["data"]) == VARIANTS["cvae"]["latent_dim"]
+    assert right >= 9
+    _, picked, _, details = client.predict(sketch, "cvae", "4", api_name="/reconstruct")
+    assert "read as a 4 (picked)" in details and not np.array_equal(np.asarray(Image.open(picked)), np.asarray(Image.open(output)))
+    _, strip, _, details = client.predict(sketch, "all", "guess", api_name="/reconstruct")
+    assert len(grid_cells(np.asarray(Image.open(strip)))) == len(VARIANTS) and "| cvae (guessed" in details
+    _, details = client.predict(sketch, sketch, "cvae", 4, "3", api_name="/interpolate")
+    assert "read as a 3 (picked)" in details
+
+
+def test_the_space_draws_the_digit_picked_for_cvae_and_sweeps_variational_units(client):
+    three, eight = (np.asarray(Image.open(client.predict("cvae", 1.0, 0, 0, 0, 0, 0, 0, 0, d, api_name="/generate")[0])) for d in "38")
+    assert np.abs(three.astype(int) - eight).mean() > 5  # the picker changes the digit
+    moved = np.asarray(Image.open(client.predict("cvae", -2.0, 0, 0, 0, 0, 0, 0, 0, "3", api_name="/generate")[0]))
+    assert np.abs(three.astype(int) - moved).mean() > 2  # the style sliders still move it
+    grid = np.asarray(Image.open(client.predict("cvae", "5", api_name="/sample_grid")))
+    assert len(grid_cells(grid)) == 16
+    sweeps, caption = client.predict("beta_vae", None, api_name="/traversals")
+    rows = int(re.search(r"its (\d+) active units", caption).group(1))
+    assert len(grid_cells(np.asarray(Image.open(sweeps)))) == 7 * rows and rows >= 1
+    none, caption = client.predict("deep", None, api_name="/traversals")
+    assert none is None and "variational" in caption
