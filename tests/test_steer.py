@@ -44,6 +44,9 @@ def test_a_conditional_model_takes_labels_everywhere_and_refuses_to_run_without(
     with pytest.raises(ValueError, match="integers"):
         model.encode(x, torch.tensor([1.0, 2.0, 3.0]))
     assert model.sample(2, source="prior", labels=[3, 4]).shape == (2, 1, 32, 32)
+    assert torch.equal(model.sample(2, source="prior", labels=3, temperature=0.0), model.decode(torch.zeros(2, 4), 3))
+    with pytest.raises(ValueError, match="temperature"):
+        model.sample(2, source="prior", labels=3, temperature=-1.0)
 
 
 def test_an_unconditional_model_given_labels_says_it_takes_none():

@@ -347,7 +347,6 @@ def write_output_folder(
         samples = model.sample(CARD_SAMPLES, generator=torch.Generator(device).manual_seed(0), labels=sample_labels).cpu()
     save_image(make_grid(samples, nrow=classes or 8, pad_value=1), staging / "samples.png")
     if model.conditional:
-        images["Samples: each column one digit, 0 to 9"] = images.pop("Samples")
         grid = analogies(model, splits.test[:CARD_ANALOGIES], splits.test_labels[:CARD_ANALOGIES]).cpu()
         originals = as_float(splits.test[:CARD_ANALOGIES]).unsqueeze(1)
         save_image(make_grid(torch.cat([originals, grid], dim=1).flatten(0, 1), nrow=classes + 1, pad_value=1), staging / "analogies.png")
