@@ -111,23 +111,24 @@ def test_labels_reach_a_conditional_model_in_the_real_training_loop(mnist_train)
 
 
 def test_the_bundled_cvae_draws_the_digit_asked_for_and_guesses_labels(mnist_train, mnist_test):
-    """The targets of the quality benchmark, on fewer samples and a classifier trained for less:
-    the samples of each digit are recognised as that digit, and the model's own label guess is right."""
+    """The targets of the quality benchmark, on fewer samples and a classifier trained for less: the
+    samples of each digit (from the prior at temperature 0.5, where the benchmark finds the target met)
+    are recognised as that digit, and the model's own label guess is right."""
     from benchmarks.digit_classifier import predict, train_classifier
 
     model = AutoEncoder.from_pretrained(BUNDLED / "cvae")
     classifier = train_classifier(mnist_train.images[:6000], mnist_train.labels[:6000], epochs=1)
     asked = torch.arange(200) % 10
     with torch.no_grad():
-        samples = model.sample(200, torch.Generator().manual_seed(0), labels=asked)
+        samples = model.sample(200, torch.Generator().manual_seed(0), source="prior", labels=asked, temperature=0.5)
     _, recognised = predict(classifier, samples)
-    assert (recognised == asked).double().mean() > 0.9
+    assert (recognised == asked).double().mean() >= 0.95
     images, labels = mnist_test.images[:300], mnist_test.labels[:300]
     assert (label_scores(model, images).argmax(dim=1) == labels).double().mean() > 0.9
-    grid = analogies(model, images[:2], labels[:2])
-    assert grid.shape == (2, 10, 1, 32, 32)
+    grid = analogies(model, images[:20], labels[:20])
+    assert grid.shape == (20, 10, 1, 32, 32)
     _, recognised = predict(classifier, grid.flatten(0, 1))
-    assert (recognised == torch.arange(10).repeat(2)).double().mean() >= 0.8  # the code's style, the label's digit
+    assert (recognised == torch.arange(10).repeat(20)).double().mean() >= 0.85  # the code's style, the label's digit
 
 
 def test_per_unit_kl_sums_to_the_kl_and_active_units_follow_burda():
