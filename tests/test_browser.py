@@ -15,6 +15,7 @@ from conftest import REPO
 from photos import make_photos
 from PIL import Image
 
+from autoencoders import VARIANTS
 from autoencoders.metrics import squared_error_per_image
 from demo.preprocess import digit_from_sketch
 
@@ -171,7 +172,7 @@ def test_draw_clear_and_draw_again_shows_only_the_new_digit(page):
     assert reconstruction[2:30, 2:30].max() > 128  # a bright stroke where the digit is
     page.locator("#reconstruct-variant").get_by_text("all", exact=True).click()
     strip = fetch(page, wait_for_new_image(page, "reconstruction", single))
-    assert strip.shape == (36, 6 * 34 + 2)  # all six variants side by side
+    assert strip.shape == (36, len(VARIANTS) * 34 + 2)  # every variant side by side
     screenshot(page, "reconstruct")
 
 
