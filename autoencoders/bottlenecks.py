@@ -19,12 +19,6 @@ from .parts import Bottleneck, register
 SPARSITY_PENALTIES = ("log", "l1", "kl")
 _EPS = 1e-6
 ACTIVE_VARIANCE = 0.01
-VARIATIONAL_STATISTICS = {
-    "kl": "KL(q(z|x) || N(0, I)) per image",
-    "active_units": "Active units: code units whose posterior mean varies over the test set with variance > 0.01 (Burda et al. 2016)",
-    "negative_elbo": "Negative ELBO (nats per image, seeded binarisation of the test images)",
-    "negative_iwae": "Negative importance-weighted bound, k = 1000 (nats per image, seeded binarisation of the test images)",
-}
 
 
 def sparsity_penalty(kind: str, rho_hat: Tensor, target: float = 0.05) -> Tensor:
@@ -101,6 +95,13 @@ class VariationalBottleneck(Bottleneck):
 
     has_prior = True
     has_posterior = True
+    statistic_names = {
+        "kl": "KL(q(z|x) || N(0, I)) per image",
+        "kl_unit_<u>": "KL of code unit <u> to N(0, 1) per image (nats)",
+        "active_units": "Active units: code units whose posterior mean varies over the test set with variance > 0.01 (Burda et al. 2016)",
+        "negative_elbo": "Negative ELBO (nats per image, seeded binarisation of the test images)",
+        "negative_iwae": "Negative importance-weighted bound, k = 1000 (nats per image, seeded binarisation of the test images)",
+    }
 
     def __init__(self, latent_dim: int, kl_weight: float = 1.0) -> None:
         super().__init__(latent_dim)
@@ -123,11 +124,6 @@ class VariationalBottleneck(Bottleneck):
 
     def code(self, features: Tensor) -> Tensor:
         return self.moments(features)[0]
-
-    @property
-    def statistic_names(self) -> dict[str, str]:  # type: ignore[override]
-        units = {f"kl_unit_{u}": f"KL of code unit {u} to N(0, 1) per image (nats)" for u in range(self.latent_dim)}
-        return {**VARIATIONAL_STATISTICS, **units}
 
     def image_statistics(self, features: Tensor) -> dict[str, Tensor]:
         """Per image: `kl` to the prior and its share `kl_unit_<u>` of each code unit (the KL of a

@@ -34,10 +34,14 @@ _STAGE_NAMES = {"noisy": "corrupted input", "denoised": "denoised"}
 
 def metric_name(metric_type: str, names: dict[str, str] | None = None) -> str:
     """A readable name for a metric key, e.g. `psnr_denoised_masking_0.25`; `names` adds a part's
-    own (`Bottleneck.statistic_names`), and any other key reads as itself."""
+    own (`Bottleneck.statistic_names`, where `<u>` in a key stands for a unit's number), and any
+    other key reads as itself."""
     known = {**METRIC_NAMES, **(names or {})}
     if metric_type in known:
         return known[metric_type]
+    stem, _, unit = metric_type.rpartition("_")
+    if unit.isdigit() and f"{stem}_<u>" in known:  # one name for a statistic of each code unit, e.g. kl_unit_3
+        return known[f"{stem}_<u>"].replace("<u>", unit)
     stage = metric_type.split("_")[1] if metric_type.startswith("psnr_") else None
     if stage in _STAGE_NAMES and metric_type.count("_") >= 3:
         kind, level = metric_type.split("_", 2)[2].rsplit("_", 1)

@@ -22,7 +22,16 @@ from demo.preprocess import EmptyCanvas, InputError, digit_from_sketch, ink_from
 # 32x32 digit the model saw. The mean digit alone scores about 52, PCA with 20 components 18.5;
 # Hinton & Salakhutdinov's deep autoencoder 3.00. Models trained for only 5 epochs score
 # simple 12, deep 9, denoising 13, sparse 8, conv 3.5, vae 10 here.
-RECONSTRUCTION_BOUND = {"simple": 20.0, "deep": 12.0, "denoising": 15.0, "sparse": 12.0, "conv": 8.0, "vae": 15.0, "beta_vae": 25.0, "cvae": 15.0}
+RECONSTRUCTION_BOUND = {
+    "simple": 20.0,
+    "deep": 12.0,
+    "denoising": 15.0,
+    "sparse": 12.0,
+    "conv": 8.0,
+    "vae": 15.0,
+    "beta_vae": 25.0,
+    "cvae": 15.0,
+}
 
 
 def read(path) -> np.ndarray:
