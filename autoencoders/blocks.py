@@ -178,6 +178,66 @@ class ConvEncoder(SequentialEncoder):
         super().__init__(*layers, nn.Flatten(), nn.Linear(flat, out_features))
 
 
+@register("linear")
+class LinearDecoder(Decoder, Layers):
+    """One linear layer from the code to the image's logits."""
+
+    def __init__(self, latent_dim: int, output_shape: list[int]) -> None:
+        _check_shape("output_shape", output_shape)
+        super().__init__(nn.Linear(latent_dim, math.prod(output_shape)), nn.Unflatten(1, output_shape))
+
+
+@register("mlp")
+class MLPDecoder(Decoder, Layers):
+    """The MLP encoder mirrored: `hidden_dims` as the encoder lists them, run in reverse."""
+
+    def __init__(
+        self,
+        latent_dim: int,
+        output_shape: list[int],
+        hidden_dims: list[int] = DEFAULT_MLP,
+        activation: str = "relu",
+        normalization: str = "none",
+    ) -> None:
+        _check_shape("output_shape", output_shape)
+        _check_layers(hidden_dims, activation, normalization)
+        widths = [latent_dim, *hidden_dims[::-1]]
+        layers: list[nn.Module] = []
+        for fan_in, fan_out in zip(widths, widths[1:]):
+            layers += _hidden(nn.Linear(fan_in, fan_out), fan_out, activation, normalization)
+        super().__init__(*layers, nn.Linear(widths[-1], math.prod(output_shape)), nn.Unflatten(1, output_shape))
+
+
+@register("conv")
+class ConvDecoder(Decoder, Layers):
+    """The conv encoder mirrored: a linear layer to the smallest feature map, then stride-2
+    transposed convolutions back to the image."""
+
+    def __init__(
+        self,
+        latent_dim: int,
+        output_shape: list[int],
+        hidden_dims: list[int] = DEFAULT_CONV,
+        activation: str = "relu",
+        normalization: str = "none",
+    ) -> None:
+        _check_shape("output_shape", output_shape)
+        _check_layers(hidden_dims, activation, normalization)
+        _check_conv(output_shape, hidden_dims)
+        widths = hidden_dims[::-1]
+        factor = 2 ** len(widths)
+        height, width = output_shape[1] // factor, output_shape[2] // factor
+        flat = widths[0] * height * width
+        layers: list[nn.Module] = [
+            *_hidden(nn.Linear(latent_dim, flat), flat, activation, normalization),
+            nn.Unflatten(1, (widths[0], height, width)),
+        ]
+        for fan_in, fan_out in zip(widths, widths[1:]):
+            layers += _hidden(nn.ConvTranspose2d(fan_in, fan_out, 4, stride=2, padding=1), fan_out, activation, normalization)
+        layers.append(nn.ConvTranspose2d(widths[-1], output_shape[0], 4, stride=2, padding=1))
+        super().__init__(*layers)
+
+
 @register("conditional_mlp")
 class ConditionalMLPEncoder(MLPEncoder):
     """The MLP encoder of a conditional model (Sohn et al. 2015): the one-hot label is appended to
@@ -212,36 +272,6 @@ class ConditionalMLPEncoder(MLPEncoder):
         return torch.cat([images.flatten(1), images.new_zeros(len(images), self.num_classes)], dim=1)
 
 
-@register("linear")
-class LinearDecoder(Decoder, Layers):
-    """One linear layer from the code to the image's logits."""
-
-    def __init__(self, latent_dim: int, output_shape: list[int]) -> None:
-        _check_shape("output_shape", output_shape)
-        super().__init__(nn.Linear(latent_dim, math.prod(output_shape)), nn.Unflatten(1, output_shape))
-
-
-@register("mlp")
-class MLPDecoder(Decoder, Layers):
-    """The MLP encoder mirrored: `hidden_dims` as the encoder lists them, run in reverse."""
-
-    def __init__(
-        self,
-        latent_dim: int,
-        output_shape: list[int],
-        hidden_dims: list[int] = DEFAULT_MLP,
-        activation: str = "relu",
-        normalization: str = "none",
-    ) -> None:
-        _check_shape("output_shape", output_shape)
-        _check_layers(hidden_dims, activation, normalization)
-        widths = [latent_dim, *hidden_dims[::-1]]
-        layers: list[nn.Module] = []
-        for fan_in, fan_out in zip(widths, widths[1:]):
-            layers += _hidden(nn.Linear(fan_in, fan_out), fan_out, activation, normalization)
-        super().__init__(*layers, nn.Linear(widths[-1], math.prod(output_shape)), nn.Unflatten(1, output_shape))
-
-
 @register("conditional_mlp")
 class ConditionalMLPDecoder(MLPDecoder):
     """The MLP decoder of a conditional model: the one-hot label is appended to the code."""
@@ -264,33 +294,3 @@ class ConditionalMLPDecoder(MLPDecoder):
 
     def forward(self, codes: Tensor, labels: Tensor) -> Tensor:
         return super().forward(torch.cat([codes, labels.to(codes.dtype)], dim=1))
-
-
-@register("conv")
-class ConvDecoder(Decoder, Layers):
-    """The conv encoder mirrored: a linear layer to the smallest feature map, then stride-2
-    transposed convolutions back to the image."""
-
-    def __init__(
-        self,
-        latent_dim: int,
-        output_shape: list[int],
-        hidden_dims: list[int] = DEFAULT_CONV,
-        activation: str = "relu",
-        normalization: str = "none",
-    ) -> None:
-        _check_shape("output_shape", output_shape)
-        _check_layers(hidden_dims, activation, normalization)
-        _check_conv(output_shape, hidden_dims)
-        widths = hidden_dims[::-1]
-        factor = 2 ** len(widths)
-        height, width = output_shape[1] // factor, output_shape[2] // factor
-        flat = widths[0] * height * width
-        layers: list[nn.Module] = [
-            *_hidden(nn.Linear(latent_dim, flat), flat, activation, normalization),
-            nn.Unflatten(1, (widths[0], height, width)),
-        ]
-        for fan_in, fan_out in zip(widths, widths[1:]):
-            layers += _hidden(nn.ConvTranspose2d(fan_in, fan_out, 4, stride=2, padding=1), fan_out, activation, normalization)
-        layers.append(nn.ConvTranspose2d(widths[-1], output_shape[0], 4, stride=2, padding=1))
-        super().__init__(*layers)

@@ -145,9 +145,10 @@ class LatentStatistics:
             raise ValueError("this model is conditional: pass labels, the digit of each sample (sample(n, labels=7) for n sevens)")
         device = self.latent_mean.device
         if source == "prior":
-            return self.decode(temperature * self.bottleneck.sample_prior(n, generator, device), labels)
+            codes = temperature * self.bottleneck.sample_prior(n, generator, device)
+            return self.decode(codes) if labels is None else self.decode(codes, labels)
         noise = temperature * torch.randn(n, self.config.latent_dim, generator=generator, device=device)
         self._require_latent_stats()
         component = torch.multinomial(self.mixture_weights, n, replacement=True, generator=generator)
         codes = self.mixture_means[component] + (self.mixture_scales[component] @ noise.unsqueeze(-1)).squeeze(-1)
-        return self.decode(codes, labels)
+        return self.decode(codes) if labels is None else self.decode(codes, labels)
