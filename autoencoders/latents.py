@@ -37,7 +37,8 @@ class LatentStatistics:
     mixture_means: Tensor
     mixture_scales: Tensor
     encode_in_batches: Callable[..., Tensor]
-    decode: Callable[[Tensor], Tensor]
+    decode: Callable[..., Tensor]
+    conditional: bool
 
     def register_latent_buffers(self, dim: int, mixture: int) -> None:
         """The buffers (saved with the weights): principal axes and a `mixture`-component mixture."""
@@ -50,10 +51,11 @@ class LatentStatistics:
         self.register_buffer("mixture_scales", torch.eye(dim).repeat(mixture, 1, 1))
 
     @torch.no_grad()
-    def fit_latent_stats(self, images: Tensor, batch_size: int = 2048, seed: int = 0) -> LatentStatistics:
-        """Fit the distribution of the codes of `images` and store it as buffers: mean and principal
-        axes (for `code_from_axes`) and a `latent_mixture`-component Gaussian mixture (for `sample`)."""
-        codes = self.encode_in_batches(images, batch_size).double()
+    def fit_latent_stats(self, images: Tensor, batch_size: int = 2048, seed: int = 0, *, labels: Tensor | None = None) -> LatentStatistics:
+        """Fit the distribution of the codes of `images` (encoded with their `labels` for a conditional
+        model) and store it as buffers: mean and principal axes (for `code_from_axes`) and a
+        `latent_mixture`-component Gaussian mixture (for `sample`)."""
+        codes = self.encode_in_batches(images, batch_size, labels=labels).double()
         if len(codes) < 2:
             raise ValueError("fit_latent_stats needs at least two images")
         mean = codes.mean(dim=0)
@@ -114,24 +116,41 @@ class LatentStatistics:
             hint = " (or sample its prior: sample(n, source='prior'))" if self.bottleneck.has_prior else ""
             raise RuntimeError(f"this model has no latent statistics yet: call fit_latent_stats(train_images) first{hint}")
 
-    def sample(self, n: int, generator: torch.Generator | None = None, *, source: str = "mixture") -> Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        *,
+        source: str = "mixture",
+        labels: Tensor | int | list[int] | None = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
         """`n` new images decoded from codes drawn from the Gaussian mixture fitted to the training
-        codes (`source="mixture"`, any model) or from the bottleneck's prior (`source="prior"`).
+        codes (`source="mixture"`, any model) or from the bottleneck's prior (`source="prior"`). A
+        conditional model (`cvae`) draws the digits of `labels` (one int per image, or one for all).
+        `temperature` scales the spread of the draws around the prior's or each component's mean
+        (below 1: typical, sharper images with less variety, as Glow's and BigGAN's samples are drawn).
 
         The mixture is the default for the VAE too: its training codes do not fill N(0, I), and the
         prior's draws that land between them decode to blurs (ex-post density estimation, Ghosh et
         al. 2020). On the bundled VAE it gives far more recognisable digits (README: Sampling).
         """
         check_choice("sample source", source, SAMPLE_SOURCES)
+        if not 0.0 <= temperature < float("inf"):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
         if source == "prior" and not self.bottleneck.has_prior:
             raise ValueError(
                 "only a model whose bottleneck has a prior (the VAE) can sample it; this model samples its fitted mixture (source='mixture')"
             )
+        if self.conditional and labels is None:
+            raise ValueError("this model is conditional: pass labels, the digit of each sample (sample(n, labels=7) for n sevens)")
         device = self.latent_mean.device
         if source == "prior":
-            return self.decode(self.bottleneck.sample_prior(n, generator, device))
-        noise = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+            codes = temperature * self.bottleneck.sample_prior(n, generator, device)
+            return self.decode(codes) if labels is None else self.decode(codes, labels)
+        noise = temperature * torch.randn(n, self.config.latent_dim, generator=generator, device=device)
         self._require_latent_stats()
         component = torch.multinomial(self.mixture_weights, n, replacement=True, generator=generator)
         codes = self.mixture_means[component] + (self.mixture_scales[component] @ noise.unsqueeze(-1)).squeeze(-1)
-        return self.decode(self.bottleneck.project(codes))
+        codes = self.bottleneck.project(codes)
+        return self.decode(codes) if labels is None else self.decode(codes, labels)

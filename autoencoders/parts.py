@@ -10,6 +10,9 @@ What a model passes every part it builds by name (when the constructor takes the
 - an encoder: `input_shape` ([C, H, W]) and `out_features` (what its bottleneck takes);
 - a bottleneck: `latent_dim` (the size of the code);
 - a decoder: `latent_dim` and `output_shape` ([C, H, W]).
+
+An encoder or decoder that declares `takes_labels = True` (and has `num_classes`) is conditional:
+the model passes it the labels too, one-hot, as `forward(x, labels)` ([B, num_classes] floats).
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ class Part(nn.Module):
 
     kind: ClassVar[str] = ""
     registered_name: ClassVar[str | None] = None
+    takes_labels: ClassVar[bool] = False  # True: forward(x, labels) with labels one-hot [B, num_classes]
+    num_classes: int = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

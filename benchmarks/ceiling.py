@@ -50,8 +50,9 @@ def matmul_shapes(model: AutoEncoder, batch: int) -> list[tuple[int, int, int]]:
         if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             hooks.append(module.register_forward_hook(record))
     with evaluating(model):
-        model.encode(torch.zeros(batch, *model.config.input_shape))
-        model.decode(torch.zeros(batch, model.config.latent_dim))
+        labels = 0 if model.conditional else None
+        model.encode(torch.zeros(batch, *model.config.input_shape), labels)
+        model.decode(torch.zeros(batch, model.config.latent_dim), labels)
     for hook in hooks:
         hook.remove()
     return shapes

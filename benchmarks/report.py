@@ -171,7 +171,33 @@ def quality_section(quality: dict) -> str:
         f"({quality['classifier_test_accuracy']:.2%} test accuracy): the share it names with confidence > 0.9, and how "
         "evenly the ten digits appear among those (normalised entropy, 1 = perfectly even).\n\n"
         + table(["model", "codes drawn from", "recognised", "class evenness", "rarest digit", "commonest digit"], samples)
+        + steering_table(quality.get("digits", []))
         + "\n\nRegenerate: `python benchmarks/quality.py` (about 2 minutes)."
+    )
+
+
+def steering_table(rows: list[dict]) -> str:
+    """A conditional model's samples of each digit asked for: the share recognised as that digit."""
+    if not rows:
+        return ""
+    keys = list(dict.fromkeys((r["model"], r["source"], r["temperature"]) for r in rows))
+    digits = list(dict.fromkeys(str(r["digit"]) for r in rows))
+    values = {(r["model"], r["source"], r["temperature"], str(r["digit"])): r for r in rows}
+    body = [
+        [
+            f"`{m}`",
+            source,
+            f"{t:g}",
+            *(f"{values[m, source, t, d]['recognised_as_asked']:.1%}" for d in digits),
+            f"{values[m, source, t, 'all']['pixel_spread']:.3f}",
+        ]
+        for m, source, t in keys
+    ]
+    return (
+        "\n\nSteering: samples of each digit asked for (500 each) that the classifier names as that digit with "
+        "confidence > 0.9 (target: at least 95% over the ten), and their variety (pixel spread: the standard "
+        "deviation of each pixel over the samples, averaged).\n\n"
+        + table(["model", "codes drawn from", "temperature", *digits, "pixel spread"], body)
     )
 
 

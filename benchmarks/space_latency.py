@@ -108,13 +108,13 @@ def arguments(endpoint: str, sketches: list[Sketch], rng: np.random.Generator) -
     """Realistic arguments for one call of `endpoint`."""
     a, b = (sketches[i] for i in rng.choice(len(sketches), 2, replace=False))
     if endpoint == "reconstruct":
-        return [a, "deep"]
+        return [a, "deep", "guess"]  # the digit control (cvae's label); raw HTTP sends every input
     if endpoint == "denoise":
         return [a, "masking", round(float(rng.uniform(0, 1)), 2)]
     if endpoint == "generate":
-        return ["vae", *np.round(rng.uniform(-3, 3, 8), 1).tolist()]
+        return ["vae", *np.round(rng.uniform(-3, 3, 8), 1).tolist(), None]
     if endpoint == "interpolate":
-        return [a, b, "vae", 8]
+        return [a, b, "vae", 8, "guess"]
     if endpoint == "features":
         return [a, "deep"]
     return ["deep", *np.round(rng.uniform(-3, 3, 2), 2).tolist()]

@@ -385,3 +385,32 @@ def test_topk_features_show_its_atoms_a_digits_latents_and_the_digits_that_activ
 def test_screenshots_were_saved():
     names = {path.stem for path in Path(SHOTS).glob("*.png")}
     assert {"reconstruct", "denoise", "generate", "interpolate", "latent_map", "features"} <= names
+
+
+def test_generate_offers_a_digit_picker_for_cvae_and_shows_traversals(page):
+    open_tab(page, "Generate")
+    before, sweeps = image_src(page, "generated"), image_src(page, "traversals")
+    picker = page.locator("#generate-digit")
+    assert not picker.is_visible()  # vae takes no label
+    page.locator("#generate-variant").get_by_text("cvae", exact=True).click()
+    picker.wait_for(state="visible")
+    first = wait_for_new_image(page, "generated", before)
+    sweeps = wait_for_new_image(page, "traversals", sweeps)  # cvae's own active units
+    picker.get_by_text("3", exact=True).click()
+    three = wait_for_new_image(page, "generated", first)
+    page.get_by_text("drawn as a 3").first.wait_for()
+    assert np.abs(fetch(page, three).astype(int) - fetch(page, first)).mean() > 2
+    page.locator("#generate-variant").get_by_text("deep", exact=True).click()
+    picker.wait_for(state="hidden")
+    wait_for_no_image(page, "traversals")  # deep has no prior to sweep
+    page.get_by_text("latent traversals are for the variational models").wait_for()
+
+
+def test_reconstruct_with_cvae_says_which_digit_it_guessed(page):
+    open_tab(page, "Reconstruct")
+    page.locator("#reconstruct-variant").get_by_text("cvae", exact=True).click()
+    draw(page, "reconstruct-sketch", SEVEN)
+    page.locator("#reconstruct-details").get_by_text("guessed: read as a").wait_for()
+    wait_for_new_image(page, "reconstruction")
+    clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+    page.locator("#reconstruct-variant").get_by_text("deep", exact=True).click()
