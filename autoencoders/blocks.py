@@ -1,5 +1,6 @@
-"""The built-in encoders and decoders: linear (the tutorial's simple model), MLP (deep) and
-convolutional, registered as parts exactly as a user's part is.
+"""The built-in encoders and decoders: linear (the tutorial's simple model), MLP (deep),
+convolutional and the conditional MLP (`cvae`: it takes the label too), registered as parts exactly
+as a user's part is.
 
 Each is an `nn.Sequential` of plain layers. A decoder mirrors its encoder: its `hidden_dims` are the
 encoder's widths, input side first, run in reverse; it returns *logits*, and the model applies the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 from .checks import check_choice
@@ -118,7 +120,7 @@ class SequentialEncoder(Encoder, Layers):
 
     def input_filters(self) -> Tensor:
         layer, block = self._first_block()
-        weights = layer.weight.detach()
+        weights = layer.weight.detach()[:, : math.prod(self.input_shape)] if isinstance(layer, nn.Linear) else layer.weight.detach()
         for norm in (m for m in block if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine):
             weights = weights * norm.weight.detach().sign().view(-1, *([1] * (weights.ndim - 1)))
         if isinstance(layer, nn.Linear):
@@ -126,10 +128,13 @@ class SequentialEncoder(Encoder, Layers):
         return weights
 
     def first_layer_responses(self, images: Tensor) -> Tensor:
-        outputs = images
+        outputs = self._first_input(images)
         for module in self._first_block()[1]:
             outputs = module(outputs)
         return outputs.flatten(2).mean(dim=2) if outputs.ndim == 4 else outputs
+
+    def _first_input(self, images: Tensor) -> Tensor:
+        return images
 
 
 @register("linear")
@@ -241,3 +246,61 @@ class ConvDecoder(Decoder, Layers):
             nn.Unflatten(1, (widths[0], height, width)),
         ]
         super().__init__(*layers, *deconv_layers(widths, output_shape[0], activation, normalization))
+
+
+@register("conditional_mlp")
+class ConditionalMLPEncoder(MLPEncoder):
+    """The MLP encoder of a conditional model (Sohn et al. 2015): the one-hot label is appended to
+    the flattened image, so its first layer takes C x H x W + num_classes inputs."""
+
+    takes_labels = True
+
+    def __init__(
+        self,
+        input_shape: list[int],
+        out_features: int,
+        num_classes: int = 10,
+        hidden_dims: list[int] = DEFAULT_MLP,
+        activation: str = "relu",
+        normalization: str = "none",
+    ) -> None:
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        super().__init__(input_shape, out_features, hidden_dims, activation, normalization)
+        self.num_classes = num_classes
+        first = self[1]
+        self[1] = nn.Linear(first.in_features + num_classes, first.out_features)
+
+    def forward(self, images: Tensor, labels: Tensor) -> Tensor:
+        outputs = torch.cat([images.flatten(1), labels.to(images.dtype)], dim=1)
+        for module in list(self)[1:]:
+            outputs = module(outputs)
+        return outputs
+
+    def _first_input(self, images: Tensor) -> Tensor:
+        """The Features view has no label: the first layer sees the image with the label's inputs at 0."""
+        return torch.cat([images.flatten(1), images.new_zeros(len(images), self.num_classes)], dim=1)
+
+
+@register("conditional_mlp")
+class ConditionalMLPDecoder(MLPDecoder):
+    """The MLP decoder of a conditional model: the one-hot label is appended to the code."""
+
+    takes_labels = True
+
+    def __init__(
+        self,
+        latent_dim: int,
+        output_shape: list[int],
+        num_classes: int = 10,
+        hidden_dims: list[int] = DEFAULT_MLP,
+        activation: str = "relu",
+        normalization: str = "none",
+    ) -> None:
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        super().__init__(latent_dim + num_classes, output_shape, hidden_dims, activation, normalization)
+        self.num_classes = num_classes
+
+    def forward(self, codes: Tensor, labels: Tensor) -> Tensor:
+        return super().forward(torch.cat([codes, labels.to(codes.dtype)], dim=1))

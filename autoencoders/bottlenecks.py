@@ -35,9 +35,22 @@ def sparsity_penalty(kind: str, rho_hat: Tensor, target: float = 0.05) -> Tensor
     return (target * torch.log(target / rho_hat) + (1 - target) * torch.log((1 - target) / (1 - rho_hat))).sum()
 
 
+def unit_kl(mean: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, 1)) of each code unit: [B, latent_dim]."""
+    return 0.5 * (mean.square() + logvar.exp() - 1 - logvar)
+
+
 def gaussian_kl(mean: Tensor, logvar: Tensor) -> Tensor:
     """KL(N(mean, exp(logvar)) || N(0, I)) per sample, summed over code units."""
-    return 0.5 * (mean.square() + logvar.exp() - 1 - logvar).sum(dim=1)
+    return unit_kl(mean, logvar).sum(dim=1)
+
+
+def active_units(codes: Tensor) -> list[int]:
+    """The units of posterior means `codes` [N, latent_dim] whose variance over the N images exceeds
+    0.01 (Burda et al. 2016), the most variable first."""
+    variances = codes.double().var(dim=0)
+    order = variances.argsort(descending=True)
+    return [int(u) for u in order if variances[u] > ACTIVE_VARIANCE]
 
 
 @register("plain")
@@ -84,6 +97,7 @@ class VariationalBottleneck(Bottleneck):
     has_posterior = True
     statistic_names = {
         "kl": "KL(q(z|x) || N(0, I)) per image",
+        "kl_unit_<u>": "KL of code unit <u> to N(0, 1) per image (nats)",
         "active_units": "Active units: code units whose posterior mean varies over the test set with variance > 0.01 (Burda et al. 2016)",
         "negative_elbo": "Negative ELBO (nats per image, seeded binarisation of the test images)",
         "negative_iwae": "Negative importance-weighted bound, k = 1000 (nats per image, seeded binarisation of the test images)",
@@ -112,12 +126,15 @@ class VariationalBottleneck(Bottleneck):
         return self.moments(features)[0]
 
     def image_statistics(self, features: Tensor) -> dict[str, Tensor]:
-        return {"kl": gaussian_kl(*self.moments(features))}
+        """Per image: `kl` to the prior and its share `kl_unit_<u>` of each code unit (the KL of a
+        diagonal Gaussian is a sum over units), which says what each unit carries."""
+        per_unit = unit_kl(*self.moments(features))
+        return {"kl": per_unit.sum(dim=1), **{f"kl_unit_{u}": per_unit[:, u] for u in range(self.latent_dim)}}
 
     def set_statistics(self, codes: Tensor) -> dict[str, float]:
         """`active_units` over the posterior means `codes` of a set of images (Burda et al. 2016: a
         unit is active when Cov_x(E_q[z_u | x]) > 0.01; an inactive one carries nothing about x)."""
-        return {"active_units": float((codes.double().var(dim=0) > ACTIVE_VARIANCE).sum())}
+        return {"active_units": float(len(active_units(codes)))}
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=device)

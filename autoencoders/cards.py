@@ -23,20 +23,26 @@ METRIC_NAMES = {
     "squared_error": "Squared error per image (sum over the unpadded pixels in [0, 1])",
     "bce": "Binary cross-entropy per pixel",
     "psnr": "PSNR (dB)",
+    "fvu": "Fraction of variance unexplained (squared error over the test images' variance)",
     "pca_squared_error": "PCA at the same code size: squared error per image",
     "pca_bce": "PCA at the same code size: binary cross-entropy per pixel",
     "pca_psnr": "PCA at the same code size: PSNR (dB)",
     "linear_probe_accuracy": "Linear-probe accuracy (logistic regression on the codes)",
+    "label_guess_accuracy": "Label-guess accuracy: the label of highest likelihood under the model itself (a Bayes classifier, k = 16)",
 }
 _STAGE_NAMES = {"noisy": "corrupted input", "denoised": "denoised"}
 
 
 def metric_name(metric_type: str, names: dict[str, str] | None = None) -> str:
     """A readable name for a metric key, e.g. `psnr_denoised_masking_0.25`; `names` adds a part's
-    own (`Bottleneck.statistic_names`), and any other key reads as itself."""
+    own (`Bottleneck.statistic_names`, where `<u>` in a key stands for a unit's number), and any
+    other key reads as itself."""
     known = {**METRIC_NAMES, **(names or {})}
     if metric_type in known:
         return known[metric_type]
+    stem, _, unit = metric_type.rpartition("_")
+    if unit.isdigit() and f"{stem}_<u>" in known:  # one name for a statistic of each code unit, e.g. kl_unit_3
+        return known[f"{stem}_<u>"].replace("<u>", unit)
     stage = metric_type.split("_")[1] if metric_type.startswith("psnr_") else None
     if stage in _STAGE_NAMES and metric_type.count("_") >= 3:
         kind, level = metric_type.split("_", 2)[2].rsplit("_", 1)
@@ -45,7 +51,9 @@ def metric_name(metric_type: str, names: dict[str, str] | None = None) -> str:
 
 
 def _eval_result(metric_type: str, value: float, dataset: str, names: dict[str, str]) -> EvalResult:
-    if metric_type == "linear_probe_accuracy":
+    if metric_type == "label_guess_accuracy":
+        task_type, task_name = "image-classification", "The conditional model as a Bayes classifier"
+    elif metric_type == "linear_probe_accuracy":
         task_type, task_name = "image-classification", "Linear probe on the codes"
     elif metric_type.startswith("psnr_"):
         task_type, task_name = "image-to-image", "Image denoising"

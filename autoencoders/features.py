@@ -27,6 +27,21 @@ def input_filters(model: AutoEncoder) -> Tensor:
     weights = model.encoder.input_filters()
     if weights is None:
         raise NoFilters(f"the {model.config.encoder.name} encoder has no first-layer filters to show")
+    return _as_images(model, weights)
+
+
+def decoder_atoms(model: AutoEncoder) -> Tensor:
+    """What each code unit adds to the decoder's logits (a dictionary decoder's atoms), as images
+    [latent_dim, C, h, w] in [0, 1] drawn like `input_filters`; NoFilters for other decoders."""
+    atoms = model.decoder.atom_images()
+    if atoms is None:
+        raise NoFilters(f"the {model.config.decoder.name} decoder has no atoms to show")
+    return _as_images(model, atoms.detach())
+
+
+def _as_images(model: AutoEncoder, weights: Tensor) -> Tensor:
+    """Weights laid out like images -> [0, 1]: 0.5 is 0, each scaled by its own largest |weight|;
+    those the size of the input are cut to the region inside the model's padding."""
     if list(weights.shape[1:]) == model.config.input_shape:
         weights = unpad(weights, model.config.padding)
     scale = weights.flatten(1).abs().amax(dim=1).clamp_min(torch.finfo(weights.dtype).tiny)

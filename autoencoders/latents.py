@@ -39,7 +39,8 @@ class LatentStatistics:
     mixture_means: Tensor
     mixture_scales: Tensor
     encode_in_batches: Callable[..., Tensor]
-    decode: Callable[[Tensor], Tensor]
+    decode: Callable[..., Tensor]
+    conditional: bool
 
     def register_latent_buffers(self, dim: int, mixture: int) -> None:
         """The buffers (saved with the weights): principal axes and a `mixture`-component mixture."""
@@ -52,15 +53,17 @@ class LatentStatistics:
         self.register_buffer("mixture_scales", torch.eye(dim).repeat(mixture, 1, 1))
 
     @torch.no_grad()
-    def fit_latent_stats(self, images: Tensor, batch_size: int = 2048, seed: int = 0) -> LatentStatistics:
-        """Fit the distribution of the codes of `images` and store it as buffers: mean and principal
-        axes (for `code_from_axes`) and a `latent_mixture`-component Gaussian mixture (for `sample`).
-        A discrete bottleneck fits its prior over the token grids of `images` instead."""
+    def fit_latent_stats(self, images: Tensor, batch_size: int = 2048, seed: int = 0, *, labels: Tensor | None = None) -> LatentStatistics:
+        """Fit the distribution of the codes of `images` (encoded with their `labels` for a conditional
+        model) and store it as buffers: mean and principal axes (for `code_from_axes`) and a
+        `latent_mixture`-component Gaussian mixture (for `sample`). A discrete bottleneck fits its
+        prior over the token grids of `images` instead."""
+        codes = self.encode_in_batches(images, batch_size, labels=labels)
         if self.bottleneck.discrete:
-            self.bottleneck.fit_prior(self.encode_in_batches(images, batch_size).to(self.latent_mean.device), seed)
+            self.bottleneck.fit_prior(codes.to(self.latent_mean.device), seed)
             self.latent_fitted.fill_(True)
             return self
-        codes = self.encode_in_batches(images, batch_size).double()
+        codes = codes.double()
         if len(codes) < 2:
             raise ValueError("fit_latent_stats needs at least two images")
         mean = codes.mean(dim=0)
@@ -95,7 +98,8 @@ class LatentStatistics:
         """Codes from coordinates along the principal axes, in standard deviations ([B, k], k <=
         latent_dim; missing axes are 0), measured from `origin` (default: the centre, i.e. the mean
         of the training codes; a model with a prior: 0). A model with a prior N(0, I) uses its
-        units, the others the fitted distribution of their training codes."""
+        units, the others the fitted distribution of their training codes, projected onto the codes
+        their bottleneck can produce (`Bottleneck.project`: TopK's k-sparse codes)."""
         self._require_vector_code("principal axes to move along")
         dim = self.config.latent_dim
         if coords.ndim != 2 or coords.shape[1] > dim:
@@ -105,7 +109,7 @@ class LatentStatistics:
             return coords if origin is None else origin + coords
         self._require_latent_stats()
         origin = self.latent_mean if origin is None else origin
-        return origin + (coords * self.latent_scale) @ self.latent_components
+        return self.bottleneck.project(origin + (coords * self.latent_scale) @ self.latent_components)
 
     def axes_from_code(self, codes: Tensor) -> Tensor:
         """The inverse of `code_from_axes`: coordinates of `codes` [B, latent_dim] along all principal
@@ -129,10 +133,22 @@ class LatentStatistics:
             hint = " (or sample its prior: sample(n, source='prior'))" if self.bottleneck.has_prior else ""
             raise RuntimeError(f"this model has no latent statistics yet: call fit_latent_stats(train_images) first{hint}")
 
-    def sample(self, n: int, generator: torch.Generator | None = None, *, source: str | None = None) -> Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        *,
+        source: str | None = None,
+        labels: Tensor | int | list[int] | None = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
         """`n` new images decoded from codes drawn from the Gaussian mixture fitted to the training
         codes (`source="mixture"`, the default of a model with a vector code) or from the
         bottleneck's prior (`source="prior"`; the default of a discrete code, whose prior is fitted).
+        A conditional model (`cvae`) draws the digits of `labels` (one int per image, or one for all).
+        `temperature` scales the spread of the draws around the prior's or each component's mean
+        (below 1: typical, sharper images with less variety, as Glow's and BigGAN's samples are drawn);
+        a discrete code's tokens have no mean to spread around: its bottleneck's `prior_temperature` sharpens them.
 
         The mixture is the default for the VAE too: its training codes do not fill N(0, I), and the
         prior's draws that land between them decode to blurs (ex-post density estimation, Ghosh et
@@ -143,15 +159,27 @@ class LatentStatistics:
         check_choice("sample source", source, SAMPLE_SOURCES)
         if source == "mixture" and self.bottleneck.discrete:
             raise ValueError(f"this model's code ({self.bottleneck.describe_code()}) has no mixture; sample its prior (source='prior')")
+        if not 0.0 <= temperature < float("inf"):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        if self.bottleneck.discrete and temperature != 1.0:
+            raise ValueError(
+                f"this model's code ({self.bottleneck.describe_code()}) is tokens, not a point to spread around: "
+                "sample it at temperature 1 and set its bottleneck's prior_temperature instead"
+            )
         if source == "prior" and not self.bottleneck.has_prior:
             raise ValueError(
                 "only a model whose bottleneck has a prior (the VAE) can sample it; this model samples its fitted mixture (source='mixture')"
             )
+        if self.conditional and labels is None:
+            raise ValueError("this model is conditional: pass labels, the digit of each sample (sample(n, labels=7) for n sevens)")
         device = self.latent_mean.device
         if source == "prior":
-            return self.decode(self.bottleneck.sample_prior(n, generator, device))
-        noise = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+            codes = self.bottleneck.sample_prior(n, generator, device)
+            codes = codes if self.bottleneck.discrete else temperature * codes
+            return self.decode(codes) if labels is None else self.decode(codes, labels)
+        noise = temperature * torch.randn(n, self.config.latent_dim, generator=generator, device=device)
         self._require_latent_stats()
         component = torch.multinomial(self.mixture_weights, n, replacement=True, generator=generator)
         codes = self.mixture_means[component] + (self.mixture_scales[component] @ noise.unsqueeze(-1)).squeeze(-1)
-        return self.decode(codes)
+        codes = self.bottleneck.project(codes)
+        return self.decode(codes) if labels is None else self.decode(codes, labels)

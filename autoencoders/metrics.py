@@ -37,6 +37,13 @@ def squared_error_per_image(images: Tensor, reconstructions: Tensor, padding: Se
     return diff.square().flatten(1).sum(dim=1)
 
 
+def variance_per_image(images: Tensor, padding: Sequence[int] = NO_PADDING) -> float:
+    """The images' total variance per image inside the region: mean over images of ||x - mean image||^2,
+    the squared error of predicting every image by the mean one (the denominator of the FVU)."""
+    pixels = unpad(as_float(images), padding).double().flatten(1)
+    return float((pixels - pixels.mean(dim=0)).square().sum(dim=1).mean())
+
+
 def bce_per_pixel(images: Tensor, reconstructions: Tensor, padding: Sequence[int] = NO_PADDING, eps: float = 1e-7) -> Tensor:
     """Binary cross-entropy averaged over the pixels of the region, one value per image."""
     target = unpad(as_float(images), padding).float()

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import blocks, bottlenecks, vq  # noqa: F401 - registers the built-in parts
+from . import blocks, bottlenecks, topk, vq  # noqa: F401 - registers the built-in parts
 from .blocks import mlp_widths
 from .checks import check_choice
 from .config import RECON_LOSSES, AutoEncoderConfig, from_settings
@@ -102,8 +102,72 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
             setattr(self, kind, built[kind] if kind in built else build_part(kind, getattr(config, kind), context[kind]))
         parts: dict[str, Part] = {"encoder": self.encoder, "bottleneck": self.bottleneck, "decoder": self.decoder}
         self.config = AutoEncoderConfig(**{**config.__dict__, **{kind: part.spec for kind, part in parts.items()}})
-        self._check_shapes()
+        for part in parts.values():
+            part.connect(parts)
+        self._check_labels(parts)
         self.register_latent_buffers(config.latent_dim, config.latent_mixture)
+        self._check_shapes()
+
+    def _check_labels(self, parts: dict[str, Part]) -> None:
+        """The parts that take labels: encoders and decoders only, all of one number of classes."""
+        if self.bottleneck.takes_labels:
+            raise ValueError(
+                f"the {self.config.bottleneck.name} bottleneck declares takes_labels, but only encoders and decoders take labels"
+            )
+        classes = {part.num_classes for part in parts.values() if part.takes_labels}
+        if len(classes) > 1 or min(classes, default=1) < 1:
+            raise ValueError(f"the parts that take labels must agree on a positive num_classes, got {sorted(classes)}")
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model takes labels: its encoder or decoder does (`cvae`)."""
+        return self.encoder.takes_labels or self.decoder.takes_labels
+
+    @property
+    def num_classes(self) -> int:
+        """How many labels a conditional model knows (0 for a model that takes none)."""
+        return max(
+            self.encoder.num_classes if self.encoder.takes_labels else 0, self.decoder.num_classes if self.decoder.takes_labels else 0
+        )
+
+    def one_hot(self, labels: Tensor | int | list[int] | None, batch: int) -> Tensor | None:
+        """The labels a conditional model's parts get, one-hot [batch, num_classes], from ints [batch]
+        (or one int for all); None for a model that takes none. A conditional model without labels,
+        or an unconditional one with labels, is a ValueError (labels are never silently ignored)."""
+        name = self.config.variant if self.config.variant != "custom" else "this"
+        if not self.conditional:
+            if labels is not None:
+                raise ValueError(
+                    f"the {name} model is not conditional: it takes no labels (only a model whose encoder or decoder "
+                    "takes labels, such as cvae, does); call it without labels"
+                )
+            return None
+        classes = self.num_classes
+        if labels is None:
+            raise ValueError(f"the {name} model is conditional: pass labels, one int in 0..{classes - 1} per image (or one int for all)")
+        labels = torch.as_tensor(labels, device=self.latent_mean.device)
+        if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
+            raise ValueError(f"labels must be integers in 0..{classes - 1}, got a {labels.dtype} tensor")
+        if labels.ndim == 0:
+            labels = labels.expand(batch)
+        if tuple(labels.shape) != (batch,):
+            raise ValueError(f"expected {batch} labels (one per image) or one int, got labels of shape {list(labels.shape)}")
+        if batch and not (int(labels.min()) >= 0 and int(labels.max()) < classes):
+            raise ValueError(f"labels must be in 0..{classes - 1}, got {sorted(set(labels.tolist()))}")
+        return F.one_hot(labels.long(), classes).to(self.latent_mean.dtype)
+
+    def features(self, images: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The encoder's features of float images, given one-hot `labels` when it takes them."""
+        return self.encoder(images, labels) if self.encoder.takes_labels else self.encoder(images)
+
+    def logits(self, codes: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The decoder's logits of `codes` (through `Bottleneck.decoder_input`: a discrete code's
+        codebook vectors), given one-hot `labels` when it takes them."""
+        return self.decoder_logits(self.bottleneck.decoder_input(codes), labels)
+
+    def decoder_logits(self, features: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The decoder's logits of its input [B, decoder_features], given one-hot `labels` when it takes them."""
+        return self.decoder(features, labels) if self.decoder.takes_labels else self.decoder(features)
 
     def _check_shapes(self) -> None:
         """Run two blank images through the parts once, so that parts that do not fit together fail
@@ -113,7 +177,8 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
         self.eval()
         try:
             with torch.no_grad():
-                features = self.encoder(torch.zeros(2, *shape))
+                labels = self.one_hot(0, 2) if self.conditional else None
+                features = self.features(torch.zeros(2, *shape), labels)
                 expected = self.bottleneck.in_features
                 if tuple(features.shape) != (2, expected):
                     raise ValueError(self._mismatch("encoder", f"returns features {list(features.shape)}", f"[B, {expected}]"))
@@ -122,7 +187,7 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
                     raise ValueError(
                         self._mismatch("bottleneck", f"returns codes {list(code.shape)}", f"[B, {', '.join(map(str, code_shape))}]")
                     )
-                logits = self.decoder(self.bottleneck.decoder_input(code))
+                logits = self.logits(code, labels)
                 if list(logits.shape[1:]) != shape:
                     raise ValueError(self._mismatch("decoder", f"returns {list(logits.shape)}", f"[B, {', '.join(map(str, shape))}]"))
         finally:
@@ -147,6 +212,14 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
         built, settings = _split_built(settings)
         return cls(_config_from(settings, built, droppable=set(preset) - set(overrides)), **built)
 
+    @torch.no_grad()
+    def start_from_data(self, images: Tensor) -> None:
+        """Let each part start from training `images` (uint8 or floats in [0, 1]): what the training
+        script calls once before a fresh run (`Part.start_from_data`)."""
+        inputs = self._prepare(images.to(self.latent_mean.device))
+        for part in (self.encoder, self.bottleneck, self.decoder):
+            part.start_from_data(inputs)
+
     @property
     def has_prior(self) -> bool:
         """Whether the bottleneck's codes have a prior to sample from (the VAE's N(0, I), the prior
@@ -168,51 +241,69 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
             )
         return as_float(images)
 
-    def encode(self, images: Tensor) -> Tensor:
+    def encode(self, images: Tensor, labels: Tensor | int | list[int] | None = None) -> Tensor:
         """Images [B, C, H, W] in [0, 1] (or uint8) -> codes [B, latent_dim]; the VAE gives its mean, a
-        discrete bottleneck its grid of token indices [B, *code_shape]."""
-        return self.bottleneck.code(self.encoder(self._prepare(images)))
+        discrete bottleneck its grid of token indices [B, *code_shape]. A conditional model (`cvae`)
+        needs the images' `labels` (ints [B], or one int for all)."""
+        x = self._prepare(images)
+        return self.bottleneck.code(self.features(x, self.one_hot(labels, len(x))))
 
-    def decode(self, codes: Tensor) -> Tensor:
-        """Codes [B, latent_dim] (a discrete bottleneck: token grids [B, *code_shape]) -> images [B, C, H, W] in [0, 1]."""
-        return self.decode_features(self.bottleneck.decoder_input(codes))
+    def decode(self, codes: Tensor, labels: Tensor | int | list[int] | None = None) -> Tensor:
+        """Codes [B, latent_dim] (a discrete bottleneck: token grids [B, *code_shape]) -> images [B, C,
+        H, W] in [0, 1]; a conditional model decodes each code as the digit of its label."""
+        return self.decode_features(self.bottleneck.decoder_input(codes), labels)
 
     def decoder_input(self, codes: Tensor) -> Tensor:
         """What the decoder takes for `codes`: the codes themselves, or a discrete code's codebook
         vectors [B, decoder_features] (which, unlike tokens, can be blended)."""
         return self.bottleneck.decoder_input(codes)
 
-    def decode_features(self, features: Tensor) -> Tensor:
-        """The decoder's input [B, decoder_features] -> images [B, C, H, W] in [0, 1]."""
-        return torch.sigmoid(self.decoder(features))
+    def decode_features(self, features: Tensor, labels: Tensor | int | list[int] | None = None) -> Tensor:
+        """The decoder's input [B, decoder_features] (with the `labels` of a conditional model) -> images [B, C, H, W] in [0, 1]."""
+        return torch.sigmoid(self.decoder_logits(features, self.one_hot(labels, len(features))))
 
-    def reconstruct(self, images: Tensor) -> Tensor:
+    def reconstruct(self, images: Tensor, labels: Tensor | int | list[int] | None = None) -> Tensor:
         """Deterministic reconstruction: decode(encode(images)), no noise, no sampling."""
-        return self.decode(self.encode(images))
+        return self.decode(self.encode(images, labels), labels)
 
-    def image_statistics(self, images: Tensor) -> dict[str, Tensor]:
+    def image_statistics(self, images: Tensor, labels: Tensor | int | list[int] | None = None) -> dict[str, Tensor]:
         """What the bottleneck reports per image (a VAE: its KL to the prior), in the current mode."""
-        return self.bottleneck.image_statistics(self.encoder(self._prepare(images)))
+        x = self._prepare(images)
+        return self.bottleneck.image_statistics(self.features(x, self.one_hot(labels, len(x))))
 
-    def encode_in_batches(self, images: Tensor, batch_size: int = 2048) -> Tensor:
-        """Codes [N, *code_shape] of any number of `images`, on the CPU, in eval mode (the VAE: its means)."""
+    def encode_in_batches(self, images: Tensor, batch_size: int = 2048, *, labels: Tensor | None = None) -> Tensor:
+        """Codes [N, *code_shape] of any number of `images` (with their `labels` for a conditional
+        model), on the CPU, in eval mode (the VAE: its means)."""
         device = self.latent_mean.device
         with evaluating(self):
-            return torch.cat([self.encode(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+            return torch.cat([
+                self.encode(images[i : i + batch_size].to(device), None if labels is None else labels[i : i + batch_size])
+                .cpu()
+                for i in range(0, len(images), batch_size)
+            ])  # fmt: skip
 
-    def forward(self, images: Tensor, target: Tensor | None = None) -> AutoEncoderOutput:
-        """Reconstruct `images` and compute the loss against `target` (default: the images).
+    def forward(self, images: Tensor, labels: Tensor | int | list[int] | None = None, target: Tensor | None = None) -> AutoEncoderOutput:
+        """Reconstruct `images` (given their `labels` for a conditional model) and compute the loss
+        against `target` (default: the images).
 
         In training mode a model whose config has `noise` corrupts its input first and is scored
         against the clean images: that is what makes it a denoising autoencoder.
         """
         inputs = self._prepare(images)
         target = inputs if target is None else self._prepare(target)
+        one_hot = self.one_hot(labels, len(inputs))
         if self.training and self.config.noise:
             inputs = random_corruption(inputs, self.config.noise)
-        code, terms = self.bottleneck(self.encoder(inputs))
-        logits = self.decoder(code)
+        features = self.features(inputs, one_hot)
+        code, terms = self.bottleneck(features)  # what the decoder takes: a discrete code's quantised vectors
+        logits = self.decoder_logits(code, one_hot)
         recon = reconstruction_loss(self.config.recon_loss, logits, target)
+        terms = {
+            **terms,
+            **self.bottleneck.decoded_terms(
+                features, code, logits, self.decoder, lambda fit: reconstruction_loss(self.config.recon_loss, fit, target)
+            ),
+        }
         weights = self.bottleneck.loss_weights
         loss = recon
         for name, term in terms.items():

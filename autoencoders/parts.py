@@ -10,6 +10,9 @@ What a model passes every part it builds by name (when the constructor takes the
 - an encoder: `input_shape` ([C, H, W]) and `out_features` (what its bottleneck takes);
 - a bottleneck: `latent_dim` (the size of the code);
 - a decoder: `latent_dim` and `output_shape` ([C, H, W]).
+
+An encoder or decoder that declares `takes_labels = True` (and has `num_classes`) is conditional:
+the model passes it the labels too, one-hot, as `forward(x, labels)` ([B, num_classes] floats).
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ class Part(nn.Module):
 
     kind: ClassVar[str] = ""
     registered_name: ClassVar[str | None] = None
+    takes_labels: ClassVar[bool] = False  # True: forward(x, labels) with labels one-hot [B, num_classes]
+    num_classes: int = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -147,6 +152,16 @@ class Part(nn.Module):
 
     def extra_repr(self) -> str:
         return f"registered as {self.registered_name!r}" if self.registered_name else ""
+
+    def connect(self, parts: dict[str, Part]) -> None:
+        """Called once by the model after it has built its three parts (`parts`: kind -> part), before
+        any weights are loaded: a part that starts from another's weights sets them here (the
+        `dictionary` decoder starts the encoder as its transpose). Default: nothing."""
+
+    def start_from_data(self, images: Tensor) -> None:
+        """Called once by the training script before the first step of a fresh run (not on resume),
+        with training images [B, C, H, W] as floats in [0, 1]: a part whose good start depends on the
+        data sets it here (the `dictionary` decoder's bias). Default: nothing."""
 
 
 class Encoder(Part):
@@ -172,12 +187,17 @@ class Encoder(Part):
 class Bottleneck(Part):
     """Encoder features -> the code. It owns what is its own:
 
-    - `forward(features) -> (code, terms)`: the code used in training and its loss terms,
-      unweighted, each a scalar averaged over the batch; `loss_weights[name]` weighs each term
+    - `forward(features) -> (code, terms)`: the code used in training (what the decoder takes: a
+      discrete code's quantised vectors) and its loss terms, unweighted, each a scalar averaged over the batch; `loss_weights[name]` weighs each term
       (a term without a weight counts once);
     - `code(features)`: the deterministic code that `encode` returns;
     - `image_statistics(features)`: what it reports per image (averaged by `evaluate`);
     - `set_statistics(codes)`: what it reports over a whole set of codes (e.g. dead units);
+    - `project(codes)`: the nearest codes it can produce (default: identity), applied to the codes
+      that sampling, the principal axes and interpolation make up;
+    - `decoded_terms(features, code, logits, decoder, loss)`: loss terms that need the decoder and
+      the target (TopK's AuxK: dead latents fit the residual); `loss(logits)` is the reconstruction
+      loss of any logits against this batch's target;
     - `has_prior` / `sample_prior(n)`: whether its codes have a prior N(0, I) to sample from;
     - `has_posterior` / `posterior(features)` / `prior(device)`: the distributions q(z | x) and p(z)
       as `torch.distributions`, which give the likelihood bounds (`autoencoders.likelihood`);
@@ -237,6 +257,16 @@ class Bottleneck(Part):
     def code(self, features: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} must define code(features)")
 
+    def project(self, codes: Tensor) -> Tensor:
+        """The codes this bottleneck can produce nearest to `codes` (what sampling, the axes and
+        interpolation decode): identity by default; TopK keeps the k largest positive entries."""
+        return codes
+
+    def decoded_terms(
+        self, features: Tensor, code: Tensor, logits: Tensor, decoder: Decoder, loss: Callable[[Tensor], Tensor]
+    ) -> dict[str, Tensor]:
+        return {}
+
     def image_statistics(self, features: Tensor) -> dict[str, Tensor]:
         return {}
 
@@ -254,9 +284,17 @@ class Bottleneck(Part):
 
 
 class Decoder(Part):
-    """Codes [B, latent_dim] -> logits [B, C, H, W]; the model applies the sigmoid."""
+    """Codes [B, latent_dim] -> logits [B, C, H, W]; the model applies the sigmoid.
+
+    `atom_images` feeds the Features view of a decoder that adds one image per code unit (a
+    dictionary); the others keep the default, which says so by returning None.
+    """
 
     kind = "decoder"
+
+    def atom_images(self) -> Tensor | None:
+        """[latent_dim, C, H, W]: what each code unit adds to the logits per unit of activation, or None."""
+        return None
 
 
 PART_BASES = {"encoder": Encoder, "bottleneck": Bottleneck, "decoder": Decoder}

@@ -50,7 +50,8 @@ def matmul_shapes(model: AutoEncoder, batch: int) -> list[tuple[int, int, int]]:
         if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             hooks.append(module.register_forward_hook(record))
     with evaluating(model):
-        model.decode(model.encode(torch.zeros(batch, *model.config.input_shape)))  # a code of any shape (vq: a token grid)
+        labels = 0 if model.conditional else None
+        model.decode(model.encode(torch.zeros(batch, *model.config.input_shape), labels), labels)  # a code of any shape (vq: a token grid)
     for hook in hooks:
         hook.remove()
     return shapes

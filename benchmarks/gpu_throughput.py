@@ -26,7 +26,8 @@ def main(data: str) -> None:
         raise SystemExit("gpu_throughput.py measures CUDA training: this machine has no CUDA device (see benchmarks/speed.py for CPUs)")
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    images = load_images(data, "train")[0].cuda()
+    images, labels, _ = load_images(data, "train")
+    images, labels = images.cuda(), labels.cuda()
     rows = []
     for name in VARIANTS:
         for batch_size in (256, 4096):
@@ -37,7 +38,8 @@ def main(data: str) -> None:
                     torch.cuda.synchronize()
                     start = time.perf_counter()
                 offset = (step * batch_size) % (len(images) - batch_size)
-                loss = model(images[offset : offset + batch_size]).loss
+                batch = slice(offset, offset + batch_size)
+                loss = (model(images[batch], labels[batch]) if model.conditional else model(images[batch])).loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -1,18 +1,24 @@
 #!/usr/bin/env python
 """Quality of every bundled model on the MNIST test set, beside the references.
 
-- reconstruction: squared error per image (28x28), BCE per pixel, PSNR, linear-probe accuracy of
-  the code, PCA at the same code size (all re-measured here with `autoencoders.evaluate`), and the
+- reconstruction: squared error per image (28x28), BCE per pixel, PSNR, the fraction of variance
+  unexplained, linear-probe accuracy of the code, PCA at the same code size, and for `topk` its L0,
+  dead latents and activation densities (all re-measured here with `autoencoders.evaluate`), and the
   published numbers: Hinton & Salakhutdinov 2006 (3.00 for a 30-d code) and Keras' autoencoder
   tutorial (per-pixel BCE 0.09 simple, 0.08 deep, 0.10 sparse);
 - denoising: PSNR of the noisy input and of its reconstruction by `denoising`, by `deep` and by a
   classical 3x3 median filter, for each corruption and level;
 - samples: 1,000 samples per model (codes drawn from its fitted mixture; the VAE's also from its
-  prior; the VQ-VAE's token grids from its fitted prior, beside uniformly random grids) judged by a small MNIST classifier trained here on the training split: the share it
-  recognises with confidence > 0.9 and how evenly the ten digits appear.
+  prior; the VQ-VAE's token grids from its fitted prior, beside uniformly random grids; a
+  conditional model's of each digit in turn) judged by a small MNIST classifier trained here on the
+  training split: the share it recognises with confidence > 0.9 and how evenly the ten digits appear;
+- steering: for a conditional model (`cvae`), 500 samples of each requested digit (from its mixture
+  and its prior, at temperature 1 and 0.5) and the share the classifier recognises as that digit with
+  confidence > 0.9 (target: at least 95% over the ten), beside their variety.
 
-`python benchmarks/quality.py [--weights demo/weights] [--data ../shared/data/mnist]` prints the
-tables and writes benchmarks/results/quality.json.
+`python benchmarks/quality.py [--weights demo/weights] [--data ../shared/data/mnist] [--variants cvae beta_vae]`
+prints the tables and writes benchmarks/results/quality.json (the denoising table needs `denoising`
+and `deep` among the variants).
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
 HINTON_2006 = {"deep": 3.00}  # squared error per image, 30-d code, MNIST test set
 KERAS_BCE = {"simple": 0.09, "deep": 0.08, "sparse": 0.10, "conv": 0.094}  # per-pixel BCE, Keras' tutorial
 NUM_SAMPLES = 1000
+SPARSE_CODE_METRICS = ("l0", "dead_latents", "density_median", "density_max")  # what the topk bottleneck reports
+PER_DIGIT = 500  # samples of each requested digit, for a conditional model
+STEERING_TEMPERATURES = (1.0, 0.5)  # the spread of a conditional model's draws (sample(temperature=...))
 
 
 def reconstruction_rows(models: dict[str, AutoEncoder], evaluations: dict[str, dict[str, float]]) -> list[dict[str, float]]:
@@ -53,22 +62,27 @@ def reconstruction_rows(models: dict[str, AutoEncoder], evaluations: dict[str, d
                 "latent_dim": model.config.latent_dim,
                 **{key: metrics[key] for key in ("squared_error", "bce", "psnr", "pca_squared_error", "pca_bce", "pca_psnr")},
                 "linear_probe_accuracy": metrics.get("linear_probe_accuracy"),  # none for a grid of tokens
+                "fvu": metrics["fvu"],
                 "codebook_usage": metrics.get("codebook_usage"),
                 "perplexity": metrics.get("perplexity"),
                 "prior_nll": metrics.get("prior_nll"),
                 "kl": metrics.get("kl"),
+                **{key: metrics.get(key) for key in SPARSE_CODE_METRICS},
                 "negative_elbo": metrics.get("negative_elbo"),
                 "negative_iwae": metrics.get("negative_iwae"),
+                "active_units": metrics.get("active_units"),
+                "label_guess_accuracy": metrics.get("label_guess_accuracy"),
                 "error_over_pca": metrics["squared_error"] / metrics["pca_squared_error"],
                 "hinton_2006_squared_error": HINTON_2006.get(name),
                 "keras_bce": KERAS_BCE.get(name),
             }
         )
-        extra = {key: metrics[key] for key in ("linear_probe_accuracy", "codebook_usage", "perplexity") if key in metrics}
+        extra = {key: metrics[key] for key in ("linear_probe_accuracy", "fvu", "codebook_usage", "perplexity") if key in metrics}
         print(
             f"{name:10s} squared error {metrics['squared_error']:6.3f} (PCA-{model.config.latent_dim} "
             f"{metrics['pca_squared_error']:.2f})  BCE {metrics['bce']:.4f}  PSNR {metrics['psnr']:.2f}  "
-            + "  ".join(f"{key} {value:.4g}" for key, value in extra.items()),
+            + "  ".join(f"{key} {value:.4g}" for key, value in extra.items())
+            + (f"  L0 {metrics['l0']:.1f}  dead {metrics['dead_latents']:.1f}%" if "l0" in metrics else ""),
             flush=True,
         )
     return rows
@@ -109,28 +123,62 @@ def sample_sources(model: AutoEncoder) -> tuple[str, ...]:
     return SAMPLE_SOURCES if model.has_prior else ("mixture",)
 
 
-def draw(model: AutoEncoder, source: str, generator: torch.Generator) -> torch.Tensor:
+def draw(model: AutoEncoder, source: str, generator: torch.Generator, labels: torch.Tensor | None) -> torch.Tensor:
     if source == "uniform":
         return model.decode(model.bottleneck.uniform_code(NUM_SAMPLES, generator))
-    return model.sample(NUM_SAMPLES, generator, source=source)
+    return model.sample(NUM_SAMPLES, generator, source=source, labels=labels)
 
 
-def sample_rows(models: dict[str, AutoEncoder], train, test) -> tuple[float, list[dict[str, float]]]:
+def digit_rows(models: dict[str, AutoEncoder], classifier: torch.nn.Module) -> list[dict[str, float]]:
+    """For each conditional model, source and temperature (`STEERING_TEMPERATURES`), and each digit:
+    the share of `PER_DIGIT` samples asked to be that digit that the classifier recognises as it with
+    confidence > 0.9, and their variety (`pixel_spread`: the standard deviation of each pixel over the
+    samples, averaged over the pixels; a temperature below 1 trades it for sharper digits)."""
+    rows = []
+    for name, model in models.items():
+        if not model.conditional:
+            continue
+        for source in SAMPLE_SOURCES:
+            for temperature in STEERING_TEMPERATURES:
+                shares, spreads = [], []
+                for digit in range(model.num_classes):
+                    with torch.no_grad():
+                        samples = model.eval().sample(
+                            PER_DIGIT, torch.Generator().manual_seed(digit), source=source, labels=digit, temperature=temperature
+                        )
+                    confidence, label = predict(classifier, samples)
+                    shares.append(((label == digit) & (confidence > 0.9)).double().mean().item())
+                    spreads.append(samples.std(dim=0).mean().item())
+                    row = {"model": name, "source": source, "temperature": temperature, "digit": digit}
+                    rows.append(row | {"recognised_as_asked": shares[-1], "pixel_spread": spreads[-1]})
+                overall = {"recognised_as_asked": float(np.mean(shares)), "pixel_spread": float(np.mean(spreads))}
+                rows.append({"model": name, "source": source, "temperature": temperature, "digit": "all"} | overall)
+                print(
+                    f"{name:10s} {source:8s} T={temperature:g}: recognised as the digit asked for "
+                    + " ".join(f"{d}: {v:.1%}" for d, v in enumerate(shares))
+                    + f"; all {overall['recognised_as_asked']:.1%} (target >= 95%), pixel spread {overall['pixel_spread']:.3f}",
+                    flush=True,
+                )
+    return rows
+
+
+def sample_rows(models: dict[str, AutoEncoder], train, test) -> tuple[float, list[dict[str, float]], list[dict[str, float]]]:
     classifier = train_classifier(train.images, train.labels)
     _, predicted = predict(classifier, test[0])
     accuracy = (predicted == test[1]).double().mean().item()
     rows = []
     for name, model in models.items():
+        labels = torch.arange(NUM_SAMPLES) % model.num_classes if model.conditional else None  # every digit in turn
         for source in sample_sources(model):
             with torch.no_grad():
-                samples = draw(model.eval(), source, torch.Generator().manual_seed(0))
+                samples = draw(model.eval(), source, torch.Generator().manual_seed(0), labels)
             rows.append({"model": name, "source": source, **sample_quality(classifier, samples)})
             print(
                 f"{name:10s} {source:8s} samples recognised {rows[-1]['confident_fraction']:.1%}, "
                 f"class evenness {rows[-1]['class_evenness']:.3f}",
                 flush=True,
             )
-    return accuracy, rows
+    return accuracy, rows, digit_rows(models, classifier)
 
 
 def main() -> None:
@@ -140,22 +188,26 @@ def main() -> None:
     parser.add_argument(
         "--likelihood_samples", type=int, default=5000, help="k of the VAE's importance-weighted bound (Burda et al.: 5000)"
     )
+    parser.add_argument(
+        "--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), help="the models to measure (default: all)"
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     np.random.seed(0)
-    models = {name: AutoEncoder.from_pretrained(args.weights / name) for name in VARIANTS}
+    models = {name: AutoEncoder.from_pretrained(args.weights / name) for name in args.variants}
     train, test = load_images(args.data, "train"), load_images(args.data, "test")
     evaluations = {
         name: evaluate(model, train.images, train.labels, test.images, test.labels, likelihood_samples=args.likelihood_samples)
         for name, model in models.items()
     }
     reconstruction = reconstruction_rows(models, evaluations)
-    denoising = denoising_rows(evaluations, test[0])
-    classifier_accuracy, samples = sample_rows(models, train, test)
+    denoising = denoising_rows(evaluations, test[0]) if {"denoising", "deep"} <= set(models) else []
+    classifier_accuracy, samples, digits = sample_rows(models, train, test)
     results = {
         "reconstruction": reconstruction,
         "denoising": denoising,
         "samples": samples,
+        "digits": digits,
         "classifier_test_accuracy": classifier_accuracy,
         "num_samples": NUM_SAMPLES,
     }

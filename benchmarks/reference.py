@@ -41,30 +41,32 @@ def reference_samples_per_s(model: nn.Module, root: Path, seconds: float = 10.0,
 
     dataset = MNIST(root, train=True, download=False, transform=transforms.Compose([transforms.Pad(2), transforms.ToTensor()]))
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=0)
-    return adam_samples_per_s(model, (images for _ in itertools.count() for images, _ in loader), seconds)
+    return adam_samples_per_s(model, (batch for _ in itertools.count() for batch in loader), seconds)
 
 
-def plain_samples_per_s(model: nn.Module, images: torch.Tensor, batch_size: int, seconds: float = 10.0) -> float:
-    """Train `model` on slices of a shuffled float copy of `images` (uint8) for about `seconds`; return samples/s."""
+def plain_samples_per_s(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seconds: float = 10.0) -> float:
+    """Train `model` on slices of a shuffled float copy of `images` (uint8) and their `labels` for
+    about `seconds`; return samples/s."""
     images = as_float(images)
 
-    def batches() -> Iterator[torch.Tensor]:
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         while True:
-            shuffled = images[torch.randperm(len(images))]
+            order = torch.randperm(len(images))
+            shuffled, shuffled_labels = images[order], labels[order]
             for first in range(0, len(shuffled) - batch_size + 1, batch_size):
-                yield shuffled[first : first + batch_size]
+                yield shuffled[first : first + batch_size], shuffled_labels[first : first + batch_size]
 
     return adam_samples_per_s(model, batches(), seconds)
 
 
-def adam_samples_per_s(model: nn.Module, batches: Iterator[torch.Tensor], seconds: float) -> float:
-    """Train `model` with a default Adam on `batches` (endless) for about `seconds`; the median samples/s
-    over half-second windows."""
+def adam_samples_per_s(model: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], seconds: float) -> float:
+    """Train `model` with a default Adam on (images, labels) `batches` (endless; the labels go to a
+    conditional model only) for about `seconds`; the median samples/s over half-second windows."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     meter = Throughput(seconds)
-    for images in batches:
-        loss = model(images).loss
+    for images, labels in batches:
+        loss = (model(images, labels) if model.conditional else model(images)).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

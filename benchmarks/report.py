@@ -175,7 +175,33 @@ def quality_section(quality: dict) -> str:
         f"({quality['classifier_test_accuracy']:.2%} test accuracy): the share it names with confidence > 0.9, and how "
         "evenly the ten digits appear among those (normalised entropy, 1 = perfectly even).\n\n"
         + table(["model", "codes drawn from", "recognised", "class evenness", "rarest digit", "commonest digit"], samples)
+        + steering_table(quality.get("digits", []))
         + "\n\nRegenerate: `python benchmarks/quality.py` (about 2 minutes)."
+    )
+
+
+def steering_table(rows: list[dict]) -> str:
+    """A conditional model's samples of each digit asked for: the share recognised as that digit."""
+    if not rows:
+        return ""
+    keys = list(dict.fromkeys((r["model"], r["source"], r["temperature"]) for r in rows))
+    digits = list(dict.fromkeys(str(r["digit"]) for r in rows))
+    values = {(r["model"], r["source"], r["temperature"], str(r["digit"])): r for r in rows}
+    body = [
+        [
+            f"`{m}`",
+            source,
+            f"{t:g}",
+            *(f"{values[m, source, t, d]['recognised_as_asked']:.1%}" for d in digits),
+            f"{values[m, source, t, 'all']['pixel_spread']:.3f}",
+        ]
+        for m, source, t in keys
+    ]
+    return (
+        "\n\nSteering: samples of each digit asked for (500 each) that the classifier names as that digit with "
+        "confidence > 0.9 (target: at least 95% over the ten), and their variety (pixel spread: the standard "
+        "deviation of each pixel over the samples, averaged).\n\n"
+        + table(["model", "codes drawn from", "temperature", *digits, "pixel spread"], body)
     )
 
 
@@ -184,17 +210,21 @@ def latency_section(latency: dict) -> str:
     rows = []
     for run in latency["runs"]:
         cells = [f"{e['p50_ms']:.0f} / {e['p95_ms']:.0f}" for e in run["endpoints"].values()]
-        rows.append([run["client"], str(run["clients"]), str(run["calls"]), str(run["errors"]), *cells])
+        server_cpu = run.get("server_cpu_ms_per_call")  # absent from results written before it was measured
+        cpu = "" if server_cpu is None else f"{server_cpu:.1f}"
+        rows.append([run["client"], str(run["clients"]), str(run["calls"]), str(run["errors"]), f"{run['calls_per_s']:.0f}", cpu, *cells])
     endpoints = list(latency["runs"][0]["endpoints"])
     return (
         f"Latency of the Space as clients see it, p50 / p95 in ms, on this machine ({machine['cpu']}, "
         f"{machine['cores']} cores; clients on the same machine). Cold start (process start to first HTTP 200, "
         f"all six models loaded): **{latency['cold_start_s']:.1f} s**.\n\n"
-        + table(["client", "concurrent clients", "calls", "errors", *endpoints], rows)
+        + table(["client", "concurrent clients", "calls", "errors", "calls/s", "server CPU ms/call", *endpoints], rows)
         + "\n\n`http` is Gradio's HTTP API with the result read from the server-sent events as they are pushed, the "
         "path a browser takes. `gradio_client` is `Client.predict`: it checks for the server's messages every 50 ms, "
         "which adds 60-90 ms to every call whatever the server does. At 10 and 50 clients the calls queue behind "
-        "the two CPU cores (clients and server share them).\n\nRegenerate: `python benchmarks/space_latency.py`."
+        "the two CPU cores (clients and server share them). The Space's one process runs its Python on one core at a "
+        "time, so its calls/s cannot exceed 1000 / (server CPU ms per call): where that time goes is in docs/space.md."
+        "\n\nRegenerate: `python benchmarks/space_latency.py`."
     )
 
 

@@ -12,6 +12,12 @@ with 0 errors. Two kinds of client are measured:
 - `http`: Gradio's documented HTTP API (`POST /gradio_api/call/<name>`, then read the server-sent
   events as they are pushed), which is how a browser sees the Space.
 
+Each run also reports the CPU time the Space's process and the clients spent per call: on a shared
+machine the latencies move with the neighbours' load, while the server's CPU per call (about 18 ms,
+almost all of it Gradio's HTTP, queue and file handling: see docs/space.md) says what a change
+saved. The Space is one process, so its Python runs on one core at a time: its requests/s cannot
+exceed 1000 / (server ms per call).
+
 Latency is measured until the client holds the result (output images as URLs; fetching a 32x32
 PNG is a further ~1 ms on loopback). Clients run on the same machine as the Space, so at N = 50
 they compete with it for the CPU. Results go to `benchmarks/results/space_latency.json`.
@@ -102,13 +108,13 @@ def arguments(endpoint: str, sketches: list[Sketch], rng: np.random.Generator) -
     """Realistic arguments for one call of `endpoint`."""
     a, b = (sketches[i] for i in rng.choice(len(sketches), 2, replace=False))
     if endpoint == "reconstruct":
-        return [a, "deep"]
+        return [a, "deep", "guess"]  # the digit control (cvae's label); raw HTTP sends every input
     if endpoint == "denoise":
         return [a, "masking", round(float(rng.uniform(0, 1)), 2)]
     if endpoint == "generate":
-        return ["vae", *np.round(rng.uniform(-3, 3, 8), 1).tolist()]
+        return ["vae", *np.round(rng.uniform(-3, 3, 8), 1).tolist(), None]
     if endpoint == "interpolate":
-        return [a, b, "vae", 8]
+        return [a, b, "vae", 8, "guess"]
     if endpoint == "features":
         return [a, "deep"]
     return ["deep", *np.round(rng.uniform(-3, 3, 2), 2).tolist()]
@@ -171,8 +177,18 @@ CALLERS: dict[str, Callable[[str], Callable[[str, list[Any]], None]]] = {
 }
 
 
-def run_load(url: str, clients: int, calls: int, kind: str, sketches: list[Sketch]) -> dict[str, Any]:
-    """`clients` concurrent clients of `kind`, `calls` calls each round the endpoints; latency stats."""
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of process `pid` (default: this one) so far, from /proc."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(url: str, clients: int, calls: int, kind: str, sketches: list[Sketch], server_pid: int | None = None) -> dict[str, Any]:
+    """`clients` concurrent clients of `kind`, `calls` calls each round the endpoints; latency stats,
+    and CPU per call of the clients and (given its pid) of the server."""
     callers = [CALLERS[kind](url) for _ in range(clients)]
     for endpoint in ENDPOINTS:  # warm up: connections, the event stream, first-call caches
         callers[0](endpoint, arguments(endpoint, sketches, np.random.default_rng(0)))
@@ -197,10 +213,14 @@ def run_load(url: str, clients: int, calls: int, kind: str, sketches: list[Sketc
             with lock:
                 latencies[endpoint].append(time.perf_counter() - start)
 
+    server_cpu = cpu_seconds(server_pid) if server_pid else None
+    client_cpu = cpu_seconds()
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(drive, range(clients)))
     wall = time.perf_counter() - start
+    client_cpu = cpu_seconds() - client_cpu
+    server_cpu = cpu_seconds(server_pid) - server_cpu if server_pid else None
     return {
         "client": kind,
         "clients": clients,
@@ -208,6 +228,8 @@ def run_load(url: str, clients: int, calls: int, kind: str, sketches: list[Sketc
         "errors": len(errors),
         "error_samples": errors[:5],
         "calls_per_s": round(clients * calls / wall, 1),
+        "server_cpu_ms_per_call": round(server_cpu * 1000 / (clients * calls), 1) if server_cpu is not None else None,
+        "client_cpu_ms_per_call": round(client_cpu * 1000 / (clients * calls), 1),
         "endpoints": {
             endpoint: {
                 "count": len(values),
@@ -240,14 +262,14 @@ def table(results: dict[str, Any]) -> str:
         f"cold start (process start to serving, six models loaded): median {results['cold_start_s']:.2f} s "
         f"of {results['cold_starts_s']}; load average {results['machine']['load_average_at_start']}",
         "",
-        "| client | N | endpoint | p50 ms | p95 ms | calls | errors (run) | calls/s (run) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| client | N | endpoint | p50 ms | p95 ms | calls | errors (run) | calls/s (run) | server CPU ms/call (run) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in results["runs"]:
         for endpoint, stats in run["endpoints"].items():
             lines.append(
                 f"| {run['client']} | {run['clients']} | {endpoint} | {stats['p50_ms']} | {stats['p95_ms']} | "
-                f"{stats['count']} | {run['errors']} | {run['calls_per_s']} |"
+                f"{stats['count']} | {run['errors']} | {run['calls_per_s']} | {run['server_cpu_ms_per_call']} |"
             )
     return "\n".join(lines)
 
@@ -278,8 +300,12 @@ def main() -> None:
             runs = []
             for kind in args.kinds:
                 for clients in args.clients:
-                    runs.append(run_load(url, clients, max(args.calls, MIN_CALLS // clients), kind, sketches))
-                    print(f"{kind} N={clients}: {runs[-1]['errors']} errors, {runs[-1]['calls_per_s']} calls/s", flush=True)
+                    runs.append(run_load(url, clients, max(args.calls, MIN_CALLS // clients), kind, sketches, process.pid))
+                    print(
+                        f"{kind} N={clients}: {runs[-1]['errors']} errors, {runs[-1]['calls_per_s']} calls/s, "
+                        f"server {runs[-1]['server_cpu_ms_per_call']} ms CPU per call",
+                        flush=True,
+                    )
     finally:
         process.terminate()
         process.wait(timeout=30)

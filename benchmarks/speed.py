@@ -64,12 +64,14 @@ def ours(name: str, data: str, seconds: float) -> float:
     optimizer = build_optimizer(model, 1e-3, 0.0, accelerator.device)
     scheduler = build_scheduler(optimizer, "constant", 0, 1)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    images = load_images(data, "train")[0].to(accelerator.device)
+    images, labels, _ = load_images(data, "train")
+    images = images.to(accelerator.device)
+    labels = labels.to(accelerator.device) if accelerator.unwrap_model(model).conditional else None  # as train.py passes them
     monitor = LossMonitor(accelerator.device, 0, 1)
     meter = Throughput(seconds, warmup=20)
     for epoch in range(1000):
         batches = epoch_batches(len(images), BATCH_SIZE, seed=0, epoch=epoch)
-        for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches, monitor):
+        for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches, monitor, labels=labels):
             if meter.tick(BATCH_SIZE):
                 return meter.samples_per_s
     raise RuntimeError("unreachable: 1000 epochs in the time budget")
@@ -86,7 +88,8 @@ def plain(name: str, data: str, seconds: float) -> float:
     from autoencoders.data import load_images
     from benchmarks.reference import plain_samples_per_s
 
-    return plain_samples_per_s(build(name), load_images(data, "train")[0], BATCH_SIZE, seconds)
+    images, labels, _ = load_images(data, "train")
+    return plain_samples_per_s(build(name), images, labels, BATCH_SIZE, seconds)
 
 
 def ceiling(name: str, data: str, seconds: float) -> dict[str, float]:
@@ -109,9 +112,9 @@ def in_subprocess(kind: str, name: str, data: str, seconds: float) -> dict[str, 
     return json.loads(output.strip().splitlines()[-1])
 
 
-def run(data: str, seconds: float) -> dict[str, object]:
+def run(data: str, seconds: float, names: list[str]) -> dict[str, object]:
     rows = []
-    for name in MODELS:
+    for name in names:
         row = {"model": name, "batch_size": BATCH_SIZE, "parameters": sum(p.numel() for p in build(name).parameters())}
         for kind in ("ours", "plain", "ceiling", "reference"):
             row |= in_subprocess(kind, name, data, seconds)
@@ -132,12 +135,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mnist"), help="MNIST IDX folder")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per measurement")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="the models to time (default: all)")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure_one(*args.one, args.data, args.seconds)))
         return
-    results = run(args.data, args.seconds)
+    results = run(args.data, args.seconds, args.models)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -20,9 +20,11 @@ from torch import Tensor
 from autoencoders import AutoEncoder
 from autoencoders.checks import check_choice
 from autoencoders.config import CORRUPTIONS
-from autoencoders.features import NoFilters, input_filters, unit_responses
+from autoencoders.features import NoFilters, decoder_atoms, input_filters, unit_responses
+from autoencoders.likelihood import label_scores
 from autoencoders.metrics import psnr, squared_error_per_image
 from autoencoders.noise import corrupt
+from autoencoders.traversals import TRAVERSAL_VALUES, traversal_units, traversals
 
 from .gallery import Digits
 from .latent_map import EXTENT, LatentMap
@@ -30,11 +32,15 @@ from .models import LoadedModel
 from .preprocess import EmptyCanvas, InputError, digit_from_sketch
 
 ALL = "all"
+GUESS = "guess"
+DIGITS = [str(d) for d in range(10)]
 AXES = 8  # generation sliders: the first principal axes of each model's codes
 AXIS_RANGE = 3.0  # sliders span -3..3 standard deviations
 NOISE_SEED = 0  # one fixed noise pattern per digit, so the slider changes only the strength
 GRID_SAMPLES = 16
 FEATURES_SHOWN = 48  # first-layer filters on the Features tab, 8 a row
+ATOMS_PER_ROW = 16  # a dictionary decoder's atoms on the Features tab: all of them, 16 a row
+TOP_DIGITS = 16  # max-activating examples: the bundled test digits that activate a code unit most
 # What each tab says while its canvas is empty (the Reconstruct tab has no gallery).
 RECONSTRUCT_HINT = "Draw a digit, or drop a photo of one on the canvas: every stroke updates the reconstruction."
 DENOISE_HINT = "Draw a digit or pick one below, then move the noise slider."
@@ -81,6 +87,11 @@ def finite(value: Any, what: str, low: float, high: float) -> float:
     return number
 
 
+def digit_choice(value: Any, guess: bool = True) -> str:
+    """A digit control's value: "0".."9" (an int is fine too), or "guess" where allowed."""
+    return choice(str(value), [GUESS, *DIGITS] if guess else DIGITS, "digit")
+
+
 def format_metric(value: float | str | None) -> str:
     if value is None:
         return "—"
@@ -113,6 +124,10 @@ class Endpoints:
         self.axis_order: dict[str, Tensor] = {}
         self.origin: dict[str, tuple[Tensor, int]] = {}
         self.filters: dict[str, Tensor | None] = {}
+        self.atoms: dict[str, Tensor | None] = {}
+        self.codes: dict[str, Tensor] = {}
+        self.units: dict[str, list[int]] = {}
+        labels = torch.from_numpy(digits.labels.astype(np.int64))
         with torch.inference_mode():
             for name, loaded in models.items():
                 model = loaded.model.eval()
@@ -120,11 +135,18 @@ class Endpoints:
                     self.filters[name] = input_filters(model)
                 except NoFilters:
                     self.filters[name] = None
+                try:
+                    self.atoms[name] = decoder_atoms(model)
+                except NoFilters:
+                    self.atoms[name] = None
+                given = labels if model.conditional else None  # a conditional model encodes each digit with its label
                 if not bool(model.latent_fitted):
-                    model.fit_latent_stats(pixels)  # weights without fitted statistics: fit on the bundled digits
+                    model.fit_latent_stats(pixels, labels=given)  # weights without fitted statistics: fit on the bundled digits
+                codes = self.codes[name] = model.encode(pixels, given)
                 if model.discrete:
-                    continue  # a grid of tokens: no plane of codes to map, no axes to slide along
-                codes = model.encode(pixels)
+                    continue  # a grid of tokens: no plane of codes to map, no axes to slide along, no units to sweep
+                if model.has_prior:
+                    self.units[name] = traversal_units(model, pixels, given)
                 self.maps[name] = LatentMap.fit(codes, digits.labels)
                 # The fitted axes come sorted by variance; the VAE's prior has none, so order its
                 # units by how much they vary over real digits (inactive units change nothing).
@@ -143,30 +165,48 @@ class Endpoints:
         """A sketch -> the model input [1, 1, 32, 32]."""
         return torch.from_numpy(digit_from_sketch(sketch))[None, None]
 
+    @staticmethod
+    def label_for(model: AutoEncoder, images: Tensor, digit: str) -> tuple[list[int] | None, str]:
+        """(the labels a conditional model reads `images` as, how they were chosen): the picked digit,
+        or with "guess" the label under which the model itself finds each image likeliest (its
+        importance-weighted bound of log p(x | y), `label_scores`); (None, "") for the other models."""
+        if not model.conditional:
+            return None, ""
+        if digit != GUESS:
+            return [int(digit)] * len(images), f"read as a {digit} (picked)"
+        guesses = label_scores(model, images).argmax(dim=1).tolist()
+        return guesses, "guessed: read as " + ", ".join(f"a {g}" for g in guesses) + " (the label it finds likeliest)"
+
     @torch.inference_mode()
-    def reconstruct(self, sketch: Sketch, variant: str) -> tuple[np.ndarray | None, np.ndarray | None, pd.DataFrame, str]:
-        """(model input, reconstruction or a strip of all, the code as a table, the errors)."""
+    def reconstruct(
+        self, sketch: Sketch, variant: str, digit: str = GUESS
+    ) -> tuple[np.ndarray | None, np.ndarray | None, pd.DataFrame, str]:
+        """(model input, reconstruction or a strip of all, the code as a table, the errors). A
+        conditional model (`cvae`) reads the drawing as `digit`, or guesses it ("guess") and says so."""
         names = self.variants if variant == ALL else [choice(variant, [*self.variants, ALL], "variant")]
+        digit = digit_choice(digit)
         try:
-            digit = self.digit(sketch)
+            image = self.digit(sketch)
         except EmptyCanvas:
             return None, None, NO_CODE, RECONSTRUCT_HINT
         rows, outputs, codes, grids = [], [], [], []
         for name in names:
             model = self.models[name].model
-            code = model.encode(digit)
-            output = model.decode(code)
+            labels, how = self.label_for(model, image, digit)
+            code = model.encode(image, labels)
+            output = model.decode(code, labels)
             outputs.append(output)
             padding = model.config.padding
-            error = squared_error_per_image(digit, output, padding).item()
-            rows.append(f"| {name} | {error:.2f} | {format_psnr(psnr(digit, output, padding).item())} |")
+            error = squared_error_per_image(image, output, padding).item()
+            note = f" ({how})" if how else ""
+            rows.append(f"| {name}{note} | {error:.2f} | {format_psnr(psnr(image, output, padding).item())} |")
             if model.discrete:  # its tokens also go below the errors, as the grid they are
                 grids.append(token_grid(name, model, code[0]))
             offset = codes[-1][0] + CODE_GAP if codes else 0  # side by side, in preset order, with a gap
             codes.extend((offset + i, value, name) for i, value in enumerate(code[0].flatten().tolist()))
         details = "| variant | squared error (28x28) | PSNR |\n| --- | --- | --- |\n" + "\n".join(rows) + "".join(grids)
         picture = tile(torch.cat(outputs), len(outputs)) if variant == ALL else to_uint8(outputs[0])
-        return to_uint8(digit), picture, pd.DataFrame(codes, columns=list(NO_CODE.columns)), details
+        return to_uint8(image), picture, pd.DataFrame(codes, columns=list(NO_CODE.columns)), details
 
     @torch.inference_mode()
     def denoise(self, sketch: Sketch, corruption: str, level: float) -> tuple[Any, ...]:
@@ -193,9 +233,11 @@ class Endpoints:
         return torch.tensor([[finite(v, f"axis {i + 1}", -AXIS_RANGE, AXIS_RANGE) for i, v in enumerate(values)]])
 
     @torch.inference_mode()
-    def generate(self, variant: str, *coords: float) -> tuple[np.ndarray, str]:
+    def generate(self, variant: str, *coords: float, digit: Any = None) -> tuple[np.ndarray, str]:
         """Decode the point `coords` SDs along the model's first principal axes (VAE: its prior's
-        units) from its most typical bundled digit (the one whose code is nearest the centre)."""
+        units) from its most typical bundled digit (the one whose code is nearest the centre). A
+        conditional model (`cvae`) decodes it as `digit` (default: that bundled digit's label), so
+        the sliders move the style and the digit stays."""
         model = self.model(variant)
         point = self.coordinates(coords)
         if model.discrete:  # no axes: the sliders' position picks the seed of a draw from its prior
@@ -209,9 +251,42 @@ class Endpoints:
         full = torch.zeros(1, model.config.latent_dim)
         full[0, self.axis_order[variant][: point.shape[1]]] = point[0]
         origin, label = self.origin[variant]
-        image = model.decode(model.code_from_axes(full, origin))
+        drawn = self.drawn_digit(model, digit, label)
+        image = model.decode(model.code_from_axes(full, origin), drawn)
         axes = "units of its prior N(0, I)" if model.has_prior else "principal axes of its training codes"
-        return to_uint8(image), (f"{variant}: {float(point.norm()):.1f} SD along the {axes}, from its most typical test digit (a {label}).")
+        caption = f"{variant}: {float(point.norm()):.1f} SD along the {axes}, from its most typical test digit (a {label})"
+        return to_uint8(image), caption + (f", drawn as a {drawn}." if drawn is not None else ".")
+
+    @staticmethod
+    def drawn_digit(model: AutoEncoder, digit: Any, default: int) -> int | None:
+        """The label a conditional model draws (`digit`, else `default`); None for the other models."""
+        if not model.conditional:
+            return None
+        return default if digit is None or digit == "" else int(digit_choice(digit, guess=False))
+
+    @torch.inference_mode()
+    def traversal_grid(self, variant: str, digit: Any = None) -> tuple[np.ndarray | None, str]:
+        """(a variational model's latent traversals: a row per active unit, the most variable first,
+        set to -3..3 prior SD around its most typical bundled digit's code; a caption). A model
+        without a prior has none, and says so."""
+        model = self.model(variant)
+        if not model.has_prior or model.discrete:
+            return (
+                None,
+                f"{variant}: latent traversals are for the variational models (vae, beta_vae, cvae), whose prior has units to sweep.",
+            )
+        units = self.units[variant]
+        if not units:
+            return None, f"{variant}: no code unit is active on the bundled digits, so there is nothing to sweep."
+        origin, label = self.origin[variant]
+        drawn = self.drawn_digit(model, digit, label)
+        grid = traversals(model, origin[0], units, label=drawn)
+        span = f"{TRAVERSAL_VALUES[0]:g} to {TRAVERSAL_VALUES[-1]:g}"
+        caption = (
+            f"{variant}: its {len(units)} active units (variance over the bundled digits > 0.01), one a row, most variable first "
+            f"({', '.join(map(str, units))}), each set from {span} SD with the others at the code of its most typical digit (a {label})"
+        )
+        return tile(grid.flatten(0, 1), grid.shape[1]), caption + (f", drawn as a {drawn}." if drawn is not None else ".")
 
     @staticmethod
     def random_coordinates() -> list[float]:
@@ -219,17 +294,27 @@ class Endpoints:
         return [round(v, 1) for v in torch.randn(AXES).clamp(-AXIS_RANGE, AXIS_RANGE).tolist()]
 
     @torch.inference_mode()
-    def sample_grid(self, variant: str, seed: int = 0) -> np.ndarray:
+    def sample_grid(self, variant: str, seed: int = 0, digit: Any = None) -> np.ndarray:
         """A grid of `GRID_SAMPLES` random samples from the mixture fitted to the model's codes (a
-        discrete code: from the prior fitted over its token grids)."""
+        discrete code: from the prior fitted over its token grids); a conditional model's are all
+        `digit` (default: each row 0..7, then 8, 9, 0, ...)."""
         model = self.model(variant)
-        return tile(model.sample(GRID_SAMPLES, torch.Generator().manual_seed(seed)), GRID_SAMPLES // 2)
+        labels = None
+        if model.conditional:
+            labels = torch.arange(GRID_SAMPLES) % 10 if digit is None or digit == "" else int(digit_choice(digit, guess=False))
+        return tile(model.sample(GRID_SAMPLES, torch.Generator().manual_seed(seed), labels=labels), GRID_SAMPLES // 2)
 
     @torch.inference_mode()
-    def interpolate(self, sketch_a: Sketch, sketch_b: Sketch, variant: str, steps: float) -> tuple[np.ndarray | None, str]:
-        """A strip of `steps` images decoded along the straight line from A's code to B's."""
+    def interpolate(
+        self, sketch_a: Sketch, sketch_b: Sketch, variant: str, steps: float, digit: str = GUESS
+    ) -> tuple[np.ndarray | None, str]:
+        """A strip of `steps` images decoded along the straight line from A's code to B's. A
+        conditional model (`cvae`) reads both as `digit` and draws every step as it (the line then
+        runs through style alone), or with "guess" reads each as its likeliest label and draws each
+        step as the label of the nearer end."""
         model = self.model(variant)
         steps = int(finite(steps, "the number of steps", 2, 16))
+        digit = digit_choice(digit)
         try:
             pair = torch.cat([self.digit(sketch_a), self.digit(sketch_b)])
         except EmptyCanvas:
@@ -242,16 +327,22 @@ class Endpoints:
                 f"{variant}: {steps} steps from A to B along the straight line between the codebook vectors of their "
                 f"tokens (its code: {model.bottleneck.describe_code()}; the steps between are not tokens)."
             )
-        start, end = model.encode(pair)
-        strip = model.decode(start + weights * (end - start))
+        labels, how = self.label_for(model, pair, digit)
+        start, end = model.encode(pair, labels)
+        along = None if labels is None else [labels[0] if w < 0.5 else labels[1] for w in weights[:, 0].tolist()]
+        strip = model.decode(model.bottleneck.project(start + weights * (end - start)), along)
         distance = float((end - start).norm())
-        return tile(strip, steps), f"{variant}: {steps} steps from A to B, codes {distance:.1f} apart."
+        note = f" A and B {how}." if how else ""
+        return tile(strip, steps), f"{variant}: {steps} steps from A to B, codes {distance:.1f} apart.{note}"
 
     @torch.inference_mode()
     def features(self, sketch: Sketch, variant: str) -> tuple[np.ndarray | None, str]:
         """(the model's first-layer filters, those the digit excites most first, or in their own
-        order when the canvas is empty; a caption). An encoder without such filters says so."""
+        order when the canvas is empty; a caption). An encoder without such filters says so. A
+        dictionary decoder (topk) shows its atoms instead: the latents the digit activates."""
         model = self.model(variant)
+        if self.atoms[variant] is not None:
+            return self.dictionary_features(sketch, variant)
         filters = self.filters[variant]
         if filters is None:
             return None, f"{variant}: its {model.config.encoder.name} encoder has no first layer of weights to draw."
@@ -266,6 +357,52 @@ class Endpoints:
             order = torch.arange(len(filters))
             caption = f"{variant}: {which} {units}, in their own order ({legend}). Draw or pick a digit to see those it excites most first."
         return tile(filters[order[:shown]], 8, line=1.0), caption
+
+    def dictionary_features(self, sketch: Sketch, variant: str) -> tuple[np.ndarray, str]:
+        """Every atom of the decoder, 16 a row, in latent order; for a digit, the atoms of the latents
+        it activates, strongest first, and their values in the caption."""
+        model, atoms = self.model(variant), self.atoms[variant]
+        legend = "each atom drawn as what its latent adds to the logits: grey 0, white the most positive, black the most negative"
+        try:
+            code = model.encode(self.digit(sketch))[0]
+        except EmptyCanvas:
+            caption = (
+                f"{variant}: all {len(atoms)} atoms of its dictionary, latent 0 first, {ATOMS_PER_ROW} a row ({legend}). "
+                "Draw or pick a digit to see the latents it activates."
+            )
+            return tile(atoms, ATOMS_PER_ROW, line=1.0), caption
+        active = torch.nonzero(code > 0)[:, 0]
+        active = active[code[active].argsort(descending=True, stable=True)]
+        values = ", ".join(f"{int(i)}: {float(code[i]):.2f}" for i in active)
+        caption = (
+            f"{variant}: this digit activates {len(active)} of its {len(atoms)} latents; their atoms, strongest first "
+            f"({legend}). Latent: value — {values or 'none'}."
+        )
+        return tile(atoms[active] if len(active) else atoms[:0].new_ones(1, *atoms.shape[1:]), 8, line=1.0), caption
+
+    @torch.inference_mode()
+    def top_digits(self, variant: str, unit: float) -> tuple[np.ndarray, str]:
+        """(the bundled test digits whose code is largest in `unit`, strongest first; a caption): the
+        max-activating examples of a latent, as sparse-autoencoder dashboards show them (a discrete
+        code: the digits whose grid holds codebook entry `unit` in the most cells)."""
+        codes, model = self.codes[choice(variant, self.variants, "variant")], self.model(variant)
+        # A discrete code's units are its codebook entries: a digit's value is how many cells of its grid hold one.
+        units = model.bottleneck.codebook_size if model.discrete else codes.shape[1]
+        unit = int(finite(unit, "the code unit", 0, units - 1))
+        values = (codes.flatten(1) == unit).sum(dim=1).float() if model.discrete else codes[:, unit]
+        order = values.argsort(descending=True, stable=True)[:TOP_DIGITS]
+        share = ""
+        if self.atoms[variant] is not None or model.discrete:  # a sparse code: only the digits that activate the latent at all
+            order = order[values[order] > 0]
+            share = f"; {int((values > 0).sum())} of the {len(codes)} bundled test digits activate it"
+        if not len(order):
+            return tile(torch.zeros(1, 1, 32, 32), 1), f"{variant}: none of the {len(codes)} bundled test digits activates latent {unit}."
+        pixels = torch.from_numpy(self.digits.images[order.numpy()]).unsqueeze(1).float() / 255
+        listed = ", ".join(f"{int(self.digits.labels[i])} ({float(values[i]):.2f})" for i in order)
+        caption = (
+            f"{variant}: the {len(order)} bundled test digits with the largest value of code unit {unit}{share}. Digit (value): {listed}."
+        )
+        return tile(pixels, 8), caption
 
     @torch.inference_mode()
     def latent_map(self, variant: str, x: float, y: float) -> tuple[np.ndarray | None, np.ndarray | None, str]:
@@ -283,11 +420,13 @@ class Endpoints:
                 ),
             )
         atlas = self.maps[variant]
-        image = model.decode(atlas.code(x, y))
+        nearest = atlas.nearest_label(x, y) if model.conditional else None
+        image = model.decode(model.bottleneck.project(atlas.code(x, y)), nearest)
         caption = (
             f"{variant}: {len(atlas.points)} test digits on the two principal axes of their codes; "
-            f"the ring at ({x:.2f}, {y:.2f}) SD decodes to the digit on the right."
+            f"the ring at ({x:.2f}, {y:.2f}) SD decodes to the digit on the right"
         )
+        caption += f", drawn as a {nearest}: the label of the test digit nearest the ring." if nearest is not None else "."
         return atlas.render((x, y)), to_uint8(image), caption
 
     def models_markdown(self) -> str:

@@ -46,6 +46,10 @@ class LatentMap:
         points = ((codes - mean) @ axes.T / scale).numpy()
         return cls(mean.float(), axes.float(), scale.float(), points, np.asarray(labels))
 
+    def nearest_label(self, x: float, y: float) -> int:
+        """The label of the digit drawn nearest the point (x, y)."""
+        return int(self.labels[np.argmin(np.square(self.points - np.array([x, y])).sum(axis=1))])
+
     def code(self, x: float, y: float) -> Tensor:
         """The code [1, D] at map coordinates (x, y), in standard deviations along the two axes."""
         return (self.mean + (torch.tensor([x, y]) * self.scale) @ self.axes).unsqueeze(0)

@@ -1,7 +1,7 @@
 """The Gradio UI: six tabs over `Endpoints`, with stable API names for scripts.
 
 API (see README): `reconstruct`, `denoise`, `generate`, `interpolate`, `latent_map`, `features`,
-plus `random_sample` and `sample_grid`. Sliders fire on `.input`/`.release`, never on
+`top_digits`, plus `random_sample`, `sample_grid` and `traversals`. Sliders fire on `.input`/`.release`, never on
 `.change`, so programmatic updates do not call back in cascades. Model events share one pool of
 `WORKERS` threads; the queue and upload limits are in `QUEUE_SIZE` and `LAUNCH_OPTIONS`.
 """
@@ -27,7 +27,7 @@ from PIL import Image
 from autoencoders.config import CORRUPTIONS
 
 from .cache import start_janitor
-from .endpoints import ALL, AXES, AXIS_RANGE, DENOISE_HINT, INTERPOLATE_HINT, RECONSTRUCT_HINT, Endpoints
+from .endpoints import ALL, AXES, AXIS_RANGE, DENOISE_HINT, DIGITS, GUESS, INTERPOLATE_HINT, RECONSTRUCT_HINT, TOP_DIGITS, Endpoints
 from .gallery import Digits, load_digits
 from .latent_map import EXTENT, LatentMap
 from .models import load_models
@@ -76,8 +76,9 @@ LAUNCH_OPTIONS: dict[str, Any] = {
     "js": SKETCHPAD_JS,  # selects the sketchpads' Brush; empties them for the Clear buttons
 }
 INTRO = """# Autoencoders on MNIST
-Classic autoencoders — simple, deep, denoising, sparse, convolutional, variational — and a
-vector-quantised one (VQ-VAE), loaded like any Hugging Face model. Draw a digit and watch each one squeeze it through its code and back."""
+Classic autoencoders — simple, deep, denoising, sparse, convolutional, variational, beta-VAE, a
+conditional VAE that draws the digit you ask for, k-sparse and vector-quantised (VQ-VAE) — loaded
+like any Hugging Face model. Draw a digit and watch each one squeeze it through its code and back."""
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -213,6 +214,12 @@ def variant_radio(variants: list[str], value: str, extra: list[str] | None = Non
     return gr.Radio(variants + (extra or []), value=value, label="Model", elem_id=elem_id)
 
 
+def label_picker(elem_id: str) -> gr.Dropdown:
+    """How a conditional model (`cvae`) reads a drawing: "guess" (the label it finds likeliest, and
+    it says which) or a digit picked here; the other models take no label and ignore it."""
+    return gr.Dropdown([GUESS, *DIGITS], value=GUESS, label="Digit, for cvae (guess: its likeliest label)", elem_id=elem_id)
+
+
 def digit_gallery(digits: Digits, elem_id: str) -> gr.Gallery:
     """The bundled gallery digits, black on white like the sketchpad."""
     items = [(255 - image, str(label)) for image, label in zip(digits.images, digits.labels)]
@@ -229,13 +236,20 @@ def digit_gallery(digits: Digits, elem_id: str) -> gr.Gallery:
 
 
 def with_axis_parameters(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Give `fn(variant, *coords)` the API signature `(variant, axis_1=0, ..., axis_8=0)`."""
+    """`fn(variant, *coords, digit=...)` as `(variant, axis_1=0, ..., axis_8=0, digit=None)`, the API
+    signature of /generate (the digit: what a conditional model draws)."""
+
+    @functools.wraps(fn)
+    def positional(variant: str, *values: Any) -> Any:
+        return fn(variant, *values[:AXES], digit=values[AXES] if len(values) > AXES else None)
+
     keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    positional.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("variant", keyword, annotation=str)]
         + [inspect.Parameter(f"axis_{i + 1}", keyword, default=0.0, annotation=float) for i in range(AXES)]
+        + [inspect.Parameter("digit", keyword, default=None, annotation=str | None)]
     )
-    return fn
+    return positional
 
 
 def pick_into(picker: gr.Gallery, gallery: Digits, sketch: gr.Sketchpad, args: dict[str, Any]) -> None:
@@ -255,6 +269,7 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit", elem_id="reconstruct-sketch")
             variant = variant_radio(endpoints.variants, "deep", [ALL], elem_id="reconstruct-variant")
+            digit = label_picker(elem_id="reconstruct-digit")
             clear_button([sketch], elem_id="reconstruct-clear")
         with gr.Column(scale=1):
             with gr.Row():
@@ -262,16 +277,27 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
                 output = digit_image("Reconstruction (all: " + " · ".join(endpoints.variants) + ")", elem_id="reconstruction")
             # One colour: Gradio's bar chart keeps the colour domain of its first data, so a chart
             # coloured by model would lose the other models' bars on switching to "all" (it still
-            # does with a colour map naming every model: tried).
-            code = gr.BarPlot(x="unit", y="value", label="Code (all: in the order of the table)", height=200, x_title="code unit")
+            # does with a colour map naming every model: tried). The axis starts at the first unit
+            # (left free, Vega padded and rounded it to start at -20; bins of width 1 instead merged
+            # the last two units into one bar).
+            code = gr.BarPlot(
+                x="unit",
+                y="value",
+                label="Code (all: " + " · ".join(endpoints.variants) + ", left to right)",
+                height=200,
+                x_title="code unit",
+                x_lim=[0, None],
+                elem_id="reconstruct-code",
+            )
             details = gr.Markdown(RECONSTRUCT_HINT, label="Errors", elem_id="reconstruct-details")
-    args = live_event(friendly(endpoints.reconstruct), [sketch, variant], [seen, output, code, details])
+    args = live_event(friendly(endpoints.reconstruct), [sketch, variant, digit], [seen, output, code, details])
     sketch.change(api_name="reconstruct", **args)
     # A photo dropped on an untouched pad fires .change before the pad holds it, then only .upload.
     # (Only here: on the tabs whose gallery sets the pad from Python, .upload fired too and the extra
     # answers raced the Clear in the browser test.)
     sketch.upload(api_visibility="private", **args)
     variant.input(api_visibility="private", **args)
+    digit.input(api_visibility="private", **args)
 
 
 def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
@@ -298,9 +324,12 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
 
 def generate_tab(endpoints: Endpoints) -> None:
     start_image, start_caption = endpoints.generate("vae")
+    start_traversals, traversals_caption = endpoints.traversal_grid("vae")
     with gr.Row():
         with gr.Column(scale=1):
-            variant = variant_radio(endpoints.variants, "vae")
+            variant = variant_radio(endpoints.variants, "vae", elem_id="generate-variant")
+            # what a conditional model draws; shown only for one (empty: its most typical digit's label)
+            digit = gr.Radio(DIGITS, value=None, label="Digit to draw (cvae)", visible=False, elem_id="generate-digit")
             axes = [
                 gr.Slider(-AXIS_RANGE, AXIS_RANGE, value=0, step=0.1, label=f"Axis {i + 1} (SD)", elem_id=f"axis-{i + 1}")
                 for i in range(AXES)
@@ -313,30 +342,47 @@ def generate_tab(endpoints: Endpoints) -> None:
             details = gr.Markdown(start_caption, label="Caption")
             grid = digit_image("Random samples", value=endpoints.sample_grid("vae", 0))
             more = gr.Button("New samples")
-    args = live_event(with_axis_parameters(friendly(endpoints.generate)), [variant, *axes], [image, details])
+            sweeps = digit_image("Latent traversals (variational models)", height=300, value=start_traversals, elem_id="traversals")
+            sweeps_caption = gr.Markdown(traversals_caption, label="Traversals", elem_id="traversals-caption")
+    args = live_event(with_axis_parameters(friendly(endpoints.generate)), [variant, *axes, digit], [image, details])
     variant.input(api_name="generate", **args)
+    digit.input(api_visibility="private", **args)
     for axis in axes:
         axis.input(api_visibility="private", **args)
 
     @friendly
-    def random_sample(variant: str) -> list[Any]:
+    def random_sample(variant: str, digit: str | None = None) -> list[Any]:
         """New slider values drawn from N(0, 1), and the digit they decode to."""
         coords = endpoints.random_coordinates()
-        return [*coords, *endpoints.generate(variant, *coords)]
+        return [*coords, *endpoints.generate(variant, *coords, digit=digit)]
 
     @friendly
-    def reset(variant: str) -> list[Any]:
-        return [0.0] * AXES + list(endpoints.generate(variant))
+    def reset(variant: str, digit: str | None) -> list[Any]:
+        return [0.0] * AXES + list(endpoints.generate(variant, digit=digit))
 
     @friendly
-    def sample_grid(variant: str) -> np.ndarray:
-        """A new grid of random samples."""
-        return endpoints.sample_grid(variant, random.randrange(2**31))
+    def sample_grid(variant: str, digit: str | None = None) -> np.ndarray:
+        """A new grid of random samples (a conditional model's: of `digit`, else of every digit)."""
+        return endpoints.sample_grid(variant, random.randrange(2**31), digit)
 
-    random_button.click(random_sample, variant, [*axes, image, details], api_name="random_sample", **POOL)
-    reset_button.click(reset, variant, [*axes, image, details], api_visibility="private", **POOL)
-    more.click(sample_grid, variant, grid, api_name="sample_grid", **POOL)
-    variant.input(sample_grid, variant, grid, api_visibility="private", **POOL)
+    @friendly
+    def traversal_grid(variant: str, digit: str | None = None) -> tuple[np.ndarray | None, str]:
+        """A variational model's latent traversals: each active unit from -3 to +3 SD, the others fixed."""
+        return endpoints.traversal_grid(variant, digit)
+
+    @friendly
+    def show_digit(variant: str) -> dict[str, Any]:
+        """The digit picker, shown for a conditional model only."""
+        return gr.update(visible=endpoints.model(variant).conditional)
+
+    random_button.click(random_sample, [variant, digit], [*axes, image, details], api_name="random_sample", **POOL)
+    reset_button.click(reset, [variant, digit], [*axes, image, details], api_visibility="private", **POOL)
+    more.click(sample_grid, [variant, digit], grid, api_name="sample_grid", **POOL)
+    variant.input(sample_grid, [variant, digit], grid, api_visibility="private", **POOL)
+    digit.input(sample_grid, [variant, digit], grid, api_visibility="private", **POOL)
+    variant.input(show_digit, variant, digit, api_visibility="private")
+    variant.input(traversal_grid, [variant, digit], [sweeps, sweeps_caption], api_name="traversals", **POOL)
+    digit.input(traversal_grid, [variant, digit], [sweeps, sweeps_caption], api_visibility="private", **POOL)
 
 
 def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
@@ -351,13 +397,15 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
             picker = digit_gallery(gallery, elem_id="interpolate-gallery")
         with gr.Column(scale=2):
             variant = variant_radio(endpoints.variants, "vae")
+            digit = label_picker(elem_id="interpolate-digit")
             steps = gr.Slider(2, 16, value=8, step=1, label="Steps", elem_id="steps")
             strip = digit_image("From A to B", elem_id="interpolation")
             details = gr.Markdown(INTERPOLATE_HINT, label="Caption", elem_id="interpolate-details")
-    args = live_event(friendly(endpoints.interpolate), [sketch_a, sketch_b, variant, steps], [strip, details])
+    args = live_event(friendly(endpoints.interpolate), [sketch_a, sketch_b, variant, steps, digit], [strip, details])
     sketch_a.change(api_name="interpolate", **args)
     sketch_b.change(api_visibility="private", **args)
     variant.input(api_visibility="private", **args)
+    digit.input(api_visibility="private", **args)
     steps.input(api_visibility="private", **args)
 
     @friendly
@@ -398,19 +446,31 @@ def latent_map_tab(endpoints: Endpoints) -> None:
 
 def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
     start_grid, start_caption = endpoints.features(None, "deep")
+    top_grid, top_caption = endpoints.top_digits("deep", 0)
     with gr.Row():
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit, or pick one below", elem_id="features-sketch")
             clear_button([sketch], elem_id="features-clear")
             picker = digit_gallery(gallery, elem_id="features-gallery")
         with gr.Column(scale=1):
-            variant = variant_radio(endpoints.variants, "deep")
-            grid = digit_image("What the first layer's units look for", height=400, value=start_grid, elem_id="features")
+            variant = variant_radio(endpoints.variants, "deep", elem_id="features-variant")
+            grid = digit_image(
+                "What the first layer's units look for (a dictionary: its atoms)", height=400, value=start_grid, elem_id="features"
+            )
             details = gr.Markdown(start_caption, label="Caption", elem_id="features-caption")
+            unit = gr.Number(0, label="Code unit (a latent)", precision=0, minimum=0, elem_id="features-unit")
+            top = digit_image(
+                f"The {TOP_DIGITS} bundled test digits that activate it most", height=200, value=top_grid, elem_id="features-top"
+            )
+            top_details = gr.Markdown(top_caption, elem_id="features-top-caption")
     args = live_event(friendly(endpoints.features), [sketch, variant], [grid, details])
     sketch.change(api_name="features", **args)
     variant.input(api_visibility="private", **args)
     pick_into(picker, gallery, sketch, args)
+    top_args = live_event(friendly(endpoints.top_digits), [variant, unit], [top, top_details])
+    unit.input(api_name="top_digits", **top_args)
+    unit.submit(api_visibility="private", **top_args)
+    variant.input(api_visibility="private", **top_args)
 
 
 def cache_lifetime() -> tuple[int, int]:

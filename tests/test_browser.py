@@ -1,11 +1,13 @@
 """The Space in a real browser: Debian's chromium driven by Playwright (never `playwright install`).
 
 Draws digits with a few mouse moves without choosing the Brush first, pressing Clear between them
-and checking the model input shows only the new one; uploads a photo through the pad's file input;
+and checking the model input shows only the new one and the code chart's axis fits the code; uploads a photo through the pad's file input;
 picks gallery digits and moves the noise slider; presses "Random sample" and Reset in turn;
 interpolates gallery digits and drawings with Clear between; clicks the latent map; and clears the
 Features tab repeatedly. A screenshot of each tab is saved under artifacts/screenshots/."""
 
+import math
+import re
 import shutil
 from pathlib import Path
 
@@ -15,8 +17,9 @@ from conftest import REPO
 from photos import make_photos
 from PIL import Image
 
-from autoencoders import VARIANTS
+from autoencoders import VARIANTS, AutoEncoder
 from autoencoders.metrics import squared_error_per_image
+from demo.endpoints import CODE_GAP
 from demo.preprocess import digit_from_sketch
 
 CHROMIUM = "/usr/bin/chromium"
@@ -150,6 +153,19 @@ def clear(page, tab: str, outputs: list[str]) -> None:
     )
 
 
+def assert_code_chart(page, bars: int, last_unit: int) -> None:
+    """The code chart shows `bars` bars on an axis sized to the data: from 0 to `last_unit`, give or
+    take Vega's padding of about 1% of the range, at least 3 units (left free, it started at -20)."""
+    chart = page.locator("#reconstruct-code")
+    page.wait_for_function("([id, n]) => document.querySelectorAll(`#${id} g.mark-rect path`).length === n", arg=["reconstruct-code", bars])
+    label = chart.locator("g.role-axis[aria-label^='X-axis']").get_attribute("aria-label")  # "... with values from -2 to 217"
+    low, high = (
+        float(v) for v in re.search(r"values from (-?[\d.]+) to (-?[\d.]+)", label.replace(",", "").replace("\N{MINUS SIGN}", "-")).groups()
+    )
+    slack = max(3, 0.015 * last_unit)
+    assert -slack <= low <= 0 and last_unit <= high <= last_unit + slack, label
+
+
 def test_draw_clear_and_draw_again_shows_only_the_new_digit(page):
     open_tab(page, "Reconstruct")
     assert brush_is_selected(page, "reconstruct-sketch")  # ready to draw on as the page opens
@@ -170,9 +186,12 @@ def test_draw_clear_and_draw_again_shows_only_the_new_digit(page):
     reconstruction = fetch(page, single)
     assert reconstruction.shape == (32, 32)
     assert reconstruction[2:30, 2:30].max() > 128  # a bright stroke where the digit is
+    assert_code_chart(page, VARIANTS["deep"]["latent_dim"], VARIANTS["deep"]["latent_dim"] - 1)
     page.locator("#reconstruct-variant").get_by_text("all", exact=True).click()
     strip = fetch(page, wait_for_new_image(page, "reconstruction", single))
-    assert strip.shape == (36, len(VARIANTS) * 34 + 2)  # every variant side by side
+    assert strip.shape == (36, len(VARIANTS) * 34 + 2)  # all the variants side by side
+    dims = [math.prod(AutoEncoder.from_variant(name).bottleneck.code_shape) for name in VARIANTS]  # values per code (vq: 8x8 tokens)
+    assert_code_chart(page, sum(dims), sum(dims) - 1 + (CODE_GAP - 1) * (len(dims) - 1))  # the models CODE_GAP apart
     screenshot(page, "reconstruct")
 
 
@@ -342,6 +361,58 @@ def test_features_follow_the_picked_digit_and_clear_restores_their_order(page):
     caption.get_by_text("in their own order").wait_for()
 
 
+def test_topk_features_show_its_atoms_a_digits_latents_and_the_digits_that_activate_a_latent(page):
+    open_tab(page, "Features")
+    caption, top_caption = page.locator("#features-caption"), page.locator("#features-top-caption")
+    before = image_src(page, "features")
+    page.locator("#features-variant").get_by_text("topk", exact=True).click()
+    caption.get_by_text("all 256 atoms of its dictionary").wait_for()
+    assert fetch(page, wait_for_new_image(page, "features", before)).shape == (16 * 30 + 2, 16 * 30 + 2)  # 256 atoms, 16 a row
+    before = image_src(page, "features")
+    page.locator("#features-gallery").get_by_role("button", name="Thumbnail 22 of 30").click()  # a 7
+    caption.get_by_text("this digit activates").wait_for()
+    wait_for_new_image(page, "features", before)
+    before = image_src(page, "features-top")
+    page.locator("#features-unit input").fill("17")
+    page.locator("#features-unit input").press("Enter")
+    top_caption.get_by_text("code unit 17").wait_for()
+    assert fetch(page, wait_for_new_image(page, "features-top", before)).shape[0] in (34 + 2, 2 * 34 + 2)  # one or two rows of digits
+    screenshot(page, "features_topk")
+    page.locator("#features-clear").click()
+    caption.get_by_text("all 256 atoms of its dictionary").wait_for()
+    page.locator("#features-variant").get_by_text("deep", exact=True).click()
+    caption.get_by_text("in their own order").wait_for()
+
+
 def test_screenshots_were_saved():
     names = {path.stem for path in Path(SHOTS).glob("*.png")}
     assert {"reconstruct", "denoise", "generate", "interpolate", "latent_map", "features"} <= names
+
+
+def test_generate_offers_a_digit_picker_for_cvae_and_shows_traversals(page):
+    open_tab(page, "Generate")
+    before, sweeps = image_src(page, "generated"), image_src(page, "traversals")
+    picker = page.locator("#generate-digit")
+    assert not picker.is_visible()  # vae takes no label
+    page.locator("#generate-variant").get_by_text("cvae", exact=True).click()
+    picker.wait_for(state="visible")
+    first = wait_for_new_image(page, "generated", before)
+    sweeps = wait_for_new_image(page, "traversals", sweeps)  # cvae's own active units
+    picker.get_by_text("3", exact=True).click()
+    three = wait_for_new_image(page, "generated", first)
+    page.get_by_text("drawn as a 3").first.wait_for()
+    assert np.abs(fetch(page, three).astype(int) - fetch(page, first)).mean() > 2
+    page.locator("#generate-variant").get_by_text("deep", exact=True).click()
+    picker.wait_for(state="hidden")
+    wait_for_no_image(page, "traversals")  # deep has no prior to sweep
+    page.get_by_text("latent traversals are for the variational models").wait_for()
+
+
+def test_reconstruct_with_cvae_says_which_digit_it_guessed(page):
+    open_tab(page, "Reconstruct")
+    page.locator("#reconstruct-variant").get_by_text("cvae", exact=True).click()
+    draw(page, "reconstruct-sketch", SEVEN)
+    page.locator("#reconstruct-details").get_by_text("guessed: read as a").wait_for()
+    wait_for_new_image(page, "reconstruction")
+    clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+    page.locator("#reconstruct-variant").get_by_text("deep", exact=True).click()

@@ -22,7 +22,18 @@ from demo.preprocess import EmptyCanvas, InputError, digit_from_sketch, ink_from
 # 32x32 digit the model saw. The mean digit alone scores about 52, PCA with 20 components 18.5;
 # Hinton & Salakhutdinov's deep autoencoder 3.00. Models trained for only 5 epochs score
 # simple 12, deep 9, denoising 13, sparse 8, conv 3.5, vae 10 here.
-RECONSTRUCTION_BOUND = {"simple": 20.0, "deep": 12.0, "denoising": 15.0, "sparse": 12.0, "conv": 8.0, "vae": 15.0, "vq": 8.0}
+RECONSTRUCTION_BOUND = {
+    "simple": 20.0,
+    "deep": 12.0,
+    "denoising": 15.0,
+    "sparse": 12.0,
+    "conv": 8.0,
+    "vae": 15.0,
+    "topk": 12.0,
+    "beta_vae": 25.0,
+    "cvae": 15.0,
+    "vq": 8.0,
+}
 
 
 def read(path) -> np.ndarray:
@@ -132,7 +143,8 @@ def test_photos_of_digits_become_mnist_digits(photos, digit_classifier):
     for name in VARIANTS:
         model = AutoEncoder.from_pretrained(REPO / "demo" / "weights" / name).eval()
         with torch.inference_mode():
-            photo, scan, mnist = (squared_error_per_image(x, model.reconstruct(x)).mean().item() for x in (seen, scanned, clean))
+            given = labels if model.conditional else None  # cvae reads each photo (and its digit) as its true label
+            photo, scan, mnist = (squared_error_per_image(x, model.reconstruct(x, given)).mean().item() for x in (seen, scanned, clean))
         assert 0.75 <= photo / scan <= 1.25 and photo / mnist <= 1.25, (name, photo, scan, mnist)
 
 
@@ -179,7 +191,7 @@ def test_endpoints_work_with_weights_that_have_no_latent_statistics():
     from demo.gallery import load_digits
     from demo.models import LoadedModel
 
-    models = {name: LoadedModel(name, AutoEncoder.from_variant(name).eval(), "test") for name in ("deep", "denoising", "vae")}
+    models = {name: LoadedModel(name, AutoEncoder.from_variant(name).eval(), "test") for name in ("deep", "denoising", "vae", "cvae")}
     endpoints = Endpoints(models, load_digits())
     assert all(bool(loaded.model.latent_fitted) for loaded in models.values())
     for name in models:
@@ -197,8 +209,8 @@ def test_endpoints_work_with_weights_that_have_no_latent_statistics():
 
 def test_api_names_are_stable(client):
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/reconstruct", "/denoise", "/generate", "/interpolate", "/latent_map", "/features"} <= set(named)
-    assert [p["parameter_name"] for p in named["/generate"]["parameters"]] == ["variant"] + [f"axis_{i}" for i in range(1, 9)]
+    assert {"/reconstruct", "/denoise", "/generate", "/interpolate", "/latent_map", "/features", "/top_digits"} <= set(named)
+    assert [p["parameter_name"] for p in named["/generate"]["parameters"]] == ["variant"] + [f"axis_{i}" for i in range(1, 9)] + ["digit"]
 
 
 def test_live_events_read_their_sliders_from_the_page(space):
@@ -209,7 +221,7 @@ def test_live_events_read_their_sliders_from_the_page(space):
     sliders = {block._id: block.elem_id for block in space.blocks.values() if isinstance(block, gr.Slider)}
     live = [fn for fn in space.fns.values() if fn.trigger_mode == "always_last"]
     fed_by_sliders = [fn for fn in live if any(block._id in sliders for block in fn.inputs)]
-    assert len(fed_by_sliders) == 21  # every live event of denoise (4), generate (9), interpolate (5), latent map (3)
+    assert len(fed_by_sliders) == 23  # every live event of denoise (4), generate (10), interpolate (6), latent map (3)
     for fn in fed_by_sliders:
         assert fn.js and all(f'"{sliders[block._id]}"' in fn.js for block in fn.inputs if block._id in sliders)
     assert not any(fn.js for fn in live if fn not in fed_by_sliders)
@@ -464,6 +476,65 @@ def test_features_put_the_units_a_digit_excites_most_first(client, sketches):
 
     grid, caption = client.predict(sketch_payload(sketches[0]), "conv", api_name="/features")
     assert len(cells(read(grid), size=4)) == 32 and "all 32 of its first-convolution kernels" in caption
+
+
+def test_features_of_the_topk_dictionary_are_its_atoms_and_a_digits_latents(client, sketches):
+    from autoencoders.features import decoder_atoms
+    from demo.preprocess import digit_from_sketch
+
+    topk = AutoEncoder.from_pretrained(REPO / "demo/weights/topk")
+    atoms = decoder_atoms(topk)
+    grid, caption = client.predict(None, "topk", api_name="/features")
+    tiles = cells(read(grid), size=28)
+    assert len(tiles) == topk.config.latent_dim and f"all {topk.config.latent_dim} atoms" in caption
+    assert np.abs(tiles[7].astype(int) - np.asarray(atoms[7, 0] * 255).round()).max() <= 1
+
+    grid, caption = client.predict(sketch_payload(sketches[0]), "topk", api_name="/features")
+    digit = torch.from_numpy(digit_from_sketch({"background": None, "layers": [np.asarray(Image.open(sketches[0]))], "composite": None}))
+    with torch.no_grad():
+        code = topk.encode(digit[None, None])[0]
+    active = torch.nonzero(code > 0)[:, 0]
+    strongest = active[code[active].argsort(descending=True)]
+    assert 0 < len(active) <= 30 and f"activates {len(active)} of its {topk.config.latent_dim} latents" in caption
+    assert f"{int(strongest[0])}: {float(code[strongest[0]]):.2f}" in caption
+    tiles = cells(read(grid), size=28)[: len(active)]
+    for tile_image, latent in zip(tiles, strongest):
+        assert np.abs(tile_image.astype(int) - np.asarray(atoms[latent, 0] * 255).round()).max() <= 1
+
+
+@pytest.mark.parametrize("name", ["topk", "deep"])
+def test_top_digits_are_the_bundled_digits_that_activate_a_latent_most(client, name):
+    from demo.gallery import load_digits
+
+    model = AutoEncoder.from_pretrained(REPO / f"demo/weights/{name}")
+    digits = load_digits()
+    with torch.no_grad():
+        codes = model.encode(torch.from_numpy(digits.images).unsqueeze(1))
+    unit = int(codes.gt(0).sum(dim=0).argmax()) if name == "topk" else 3
+    grid, caption = client.predict(name, unit, api_name="/top_digits")
+    order = codes[:, unit].argsort(descending=True)[:16]
+    tiles = cells(read(grid))
+    assert len(tiles) == 16 and f"code unit {unit}" in caption
+    for tile_image, index in zip(tiles, order):
+        assert np.array_equal(tile_image, digits.images[int(index)])
+    if name == "topk":
+        assert f"{int((codes[:, unit] > 0).sum())} of the {len(digits.images)} bundled test digits activate it" in caption
+
+
+def test_top_digits_refuse_a_unit_outside_the_code():
+    from demo.endpoints import Endpoints
+    from demo.gallery import load_digits
+    from demo.models import LoadedModel
+
+    models = {
+        name: LoadedModel(name, AutoEncoder.from_pretrained(REPO / f"demo/weights/{name}"), "test")
+        for name in ("deep", "denoising", "topk")
+    }
+    endpoints = Endpoints(models, load_digits())
+    with pytest.raises(InputError, match="code unit must be a number between 0 and 255"):
+        endpoints.top_digits("topk", 256)
+    with pytest.raises(InputError, match="code unit must be a number between 0 and 29"):
+        endpoints.top_digits("deep", float("nan"))
 
 
 def test_docs_client_example_runs(space, tmp_path, test_digits, monkeypatch):

@@ -9,49 +9,53 @@ from autoencoders.evaluate import score_images
 from autoencoders.model import reconstruction_loss
 
 
-def _train(model, images, steps, batch_size=64, lr=2e-3):
+def _train(model, images, steps, batch_size=64, lr=2e-3, labels=None):
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for step in range(steps):
-        batch = images[torch.randint(len(images), (batch_size,))]
-        loss = model(batch).loss
+        index = torch.randint(len(images), (batch_size,))
+        loss = (model(images[index]) if labels is None else model(images[index], labels[index])).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     return model.eval()
 
 
-def _test_error(model, images):
-    return score_images(model, images)["squared_error"].mean().item()
+def _test_error(model, images, labels=None):
+    return score_images(model, images, labels=labels)["squared_error"].mean().item()
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_every_preset_learns_on_real_mnist(name, mnist_train, mnist_test):
     train, test = mnist_train[0][:8000], mnist_test[0][:1000]
     model = AutoEncoder.from_variant(name)
-    before = _test_error(model, test)
-    after = _test_error(_train(model, train, steps=300), test)
+    train_labels, test_labels = (mnist_train[1][:8000], mnist_test[1][:1000]) if model.conditional else (None, None)
+    before = _test_error(model, test, test_labels)
+    after = _test_error(_train(model, train, steps=300, labels=train_labels), test, test_labels)
     assert after < 0.5 * before, (before, after)
     assert after < 45  # an untrained model scores ~100-200; the mean digit alone ~52
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_api_shapes_and_ranges(name):
-    model = AutoEncoder.from_variant(name, latent_dim=8).eval()
+    sparsity = {"k": 4} if "k" in VARIANTS[name] else {}  # topk keeps k = 30 active latents: at most latent_dim
+    model = AutoEncoder.from_variant(name, latent_dim=8, **sparsity).eval()
     x = torch.rand(5, 1, 32, 32)
-    z = model.encode(x)
+    labels = torch.tensor([0, 3, 9, 3, 1]) if model.conditional else None
+    z = model.encode(x, labels)
     code_shape = model.bottleneck.code_shape  # a vector of latent_dim; vq: a grid of tokens, each for a latent_dim-d vector
     assert code_shape == (8,) or (model.discrete and model.bottleneck.embedding_dim == 8)
     assert z.shape == (5, *code_shape)
-    x_hat = model.decode(z)
+    x_hat = model.decode(z, labels)
     assert x_hat.shape == x.shape and x_hat.min() >= 0 and x_hat.max() <= 1
-    out = model(x)
+    out = model(x, labels)
     assert out.reconstruction.shape == x.shape and out.latent.shape == (5, model.bottleneck.decoder_features)
     weights = model.bottleneck.loss_weights
     assert set(out.terms) == set(weights)
     assert torch.isclose(out.loss, out.recon_loss + sum(weights[name] * term for name, term in out.terms.items()))
-    assert torch.allclose(model.reconstruct(x), x_hat)
-    assert torch.equal(model.encode((x * 255).to(torch.uint8)), model.encode((x * 255).to(torch.uint8).float() / 255))
+    assert torch.allclose(model.reconstruct(x, labels), x_hat)
+    uint8 = (x * 255).to(torch.uint8)
+    assert torch.equal(model.encode(uint8, labels), model.encode(uint8.float() / 255, labels))
 
 
 def test_conv_accepts_any_channel_count():

@@ -407,7 +407,7 @@ def test_the_readmes_use_example_runs_as_written(tmp_path, mnist_dir, script_env
 
 def test_the_librarys_reference_listing_runs_as_written(tmp_path, mnist_dir, script_env):
     output = _run_example("docs/library.md", "library-example", tmp_path, mnist_dir, script_env)
-    assert "['simple', 'deep', 'denoising', 'sparse', 'conv', 'vae'] [2, 2, 2, 2]" in output
+    assert f"{list(VARIANTS)} [2, 2, 2, 2]" in output
     assert (tmp_path / "my-deep-ae/model.safetensors").exists()
 
 

@@ -59,11 +59,15 @@ def test_every_preset_trains_into_a_hub_folder_whose_card_matches_a_reevaluation
     out = tmp_path / variant
     returned = main(train_argv(variant, out))
 
-    assert {p.name for p in out.iterdir()} == REPO_FILES | ({"denoising.png"} if variant == "denoising" else set())
+    metrics = read_card_metrics(out / "README.md")
+    pictures = {"denoising.png"} if variant == "denoising" else set()
+    pictures |= {"traversals.png"} if metrics.get("active_units", 0) > 0 else set()  # variational models with an active unit
+    pictures |= {"analogies.png"} if "label_guess_accuracy" in metrics else set()  # conditional models
+    assert {p.name for p in out.iterdir()} == REPO_FILES | pictures
     assert sorted(p.name for p in tmp_path.iterdir()) == [variant, f"{variant}-checkpoints"]
     model = AutoEncoder.from_pretrained(out)
     assert model.config.variant == variant and bool(model.latent_fitted)
-    assert model.sample(4).shape == (4, 1, 32, 32)
+    assert model.sample(4, labels=3 if model.conditional else None).shape == (4, 1, 32, 32)
 
     card = ModelCard.load(out / "README.md")
     assert card.data.library_name == "autoencoders" and card.data.license == "mit"
@@ -75,7 +79,6 @@ def test_every_preset_trains_into_a_hub_folder_whose_card_matches_a_reevaluation
     features = np.asarray(Image.open(out / "features.png").convert("L"))
     units = min(100, len(input_filters(model)))
     assert features.shape == (2 + -(-units // 10) * 30, 2 + min(units, 10) * 30)  # 28x28 (kernels enlarged), 10 a row
-    metrics = read_card_metrics(out / "README.md")
     assert metrics == returned
     train, train_labels = mnist_train[0][:TRAIN_SUBSET], mnist_train[1][:TRAIN_SUBSET]
     test, test_labels = mnist_test[0][:EVAL_SUBSET], mnist_test[1][:EVAL_SUBSET]
@@ -85,14 +88,18 @@ def test_every_preset_trains_into_a_hub_folder_whose_card_matches_a_reevaluation
         "bce",
         "psnr",
         "pca_squared_error",
-        "linear_probe_accuracy",
         "psnr_denoised_masking_0.25",
         "psnr_noisy_salt_and_pepper_0.25",
     }
-    assert expected_keys <= set(metrics) and ("kl" in metrics) == (variant == "vae")
+    # A grid of tokens (vq) has no linear probe and no KL (its prior is fitted, not N(0, I)), but its codebook statistics.
+    expected_keys |= {"codebook_usage", "perplexity", "prior_nll"} if model.discrete else {"linear_probe_accuracy"}
+    assert expected_keys <= set(metrics) and ("kl" in metrics) == (model.has_prior and not model.discrete)
+    assert ("linear_probe_accuracy" in metrics) != model.discrete
+    assert ("label_guess_accuracy" in metrics) == model.conditional
 
     torch.manual_seed(0)
-    untrained = score_images(AutoEncoder.from_variant(variant), test)["squared_error"].mean().item()
+    untrained = score_images(AutoEncoder.from_variant(variant), test, labels=test_labels if model.conditional else None)
+    untrained = untrained["squared_error"].mean().item()
     assert metrics["squared_error"] < 0.9 * untrained, (metrics["squared_error"], untrained)
 
 

@@ -8,6 +8,7 @@ import torch
 from autoencoders import VARIANTS, AutoEncoder
 from autoencoders.data import as_float
 from autoencoders.evaluate import evaluate
+from autoencoders.traversals import traversal_units
 from autoencoders.vq import VectorQuantizer
 from tests.conftest import REPO
 
@@ -126,6 +127,12 @@ def test_every_api_call_handles_the_grid_of_tokens_or_says_why_not(mnist_test):
     with pytest.raises(ValueError, match="a 32x32 image through 2 stride-2 layers is 8x8 at the end, not the 7x7 grid of the code"):
         AutoEncoder.from_variant("vq", grid=7)
     assert model.discrete and model.has_prior and model.image_statistics(mnist_test.images[:3]) == {}
+    with pytest.raises(ValueError, match="is tokens, not a point to spread around: sample it at temperature 1"):
+        model.sample(2, temperature=0.5)  # main's temperature spreads a vector code; tokens have prior_temperature
+    with pytest.raises(ValueError, match="the vq model is not conditional"):
+        model.decode(codes, labels=3)
+    with pytest.raises(ValueError, match="is not a vector: it has no units to traverse"):
+        traversal_units(model, mnist_test.images[:4])
 
 
 def test_evaluate_reports_codebook_usage_perplexity_and_the_priors_likelihood(mnist_train, mnist_test):
@@ -148,6 +155,7 @@ def test_the_space_tabs_handle_the_grid_of_tokens(mnist_train):
     from demo.endpoints import Endpoints
     from demo.gallery import load_digits
     from demo.models import LoadedModel
+    from demo.preprocess import InputError
 
     models = {
         name: LoadedModel(name, AutoEncoder.from_pretrained(REPO / "demo/weights" / name), "bundled") for name in ("deep", "denoising")
@@ -171,6 +179,15 @@ def test_the_space_tabs_handle_the_grid_of_tokens(mnist_train):
     assert atlas is None and decoded is None and "no map" in caption
     grid, caption = endpoints.features(sketch, "vq")
     assert grid is not None and "first-convolution kernels" in caption
+    assert endpoints.traversal_grid("vq")[0] is None  # a variational model's traversals; vq's prior has no units
+    grids = models["vq"].model.encode(torch.from_numpy(endpoints.digits.images).unsqueeze(1)).flatten(1)
+    token = int(grids[0, 27])  # a unit of a discrete code is a codebook entry: the digits holding it in the most cells
+    counts = (grids == token).sum(dim=1)
+    grid, caption = endpoints.top_digits("vq", token)
+    assert f"{int((counts > 0).sum())} of the {len(grids)} bundled test digits activate it" in caption
+    assert np.array_equal(grid[2:34, 2:34], endpoints.digits.images[int(counts.argmax())])
+    with pytest.raises(InputError, match="code unit must be a number between 0 and 31"):
+        endpoints.top_digits("vq", 32)
     assert "**vq** (8x8 grid of tokens, 32 entries of 8-d vectors)" in endpoints.models_markdown()
 
 

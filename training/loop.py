@@ -133,17 +133,19 @@ def train_steps(
     batches: Tensor,
     monitor: LossMonitor,
     augment: Callable[[Tensor], Tensor] | None = None,
+    labels: Tensor | None = None,
 ) -> Iterator[None]:
     """Train on `batches` (rows of indices into `images`, both on the device), each batch passed
-    through `augment` (float images in [0, 1]) when given; yields after every optimizer step, so the
-    caller counts steps, logs and checkpoints between them."""
+    through `augment` (float images in [0, 1]) when given, and with its `labels` (on the device; for
+    a conditional model, None for the others); yields after every optimizer step, so the caller
+    counts steps, logs and checkpoints between them."""
     model.train()
     for indices in batches:
         with accelerator.accumulate(model):
             batch = images.index_select(0, indices)
             if augment is not None:
                 batch = augment(as_float(batch))
-            loss = model(batch).loss
+            loss = (model(batch) if labels is None else model(batch, labels.index_select(0, indices))).loss
             monitor.add(loss)
             accelerator.backward(loss)
             optimizer.step()

@@ -32,6 +32,7 @@ class Splits(NamedTuple):
     test: Tensor
     test_labels: Tensor
     padding: list[int]
+    val_labels: Tensor
 
 
 def import_parts(entries: list[str]) -> None:
@@ -127,11 +128,12 @@ def resolve_token(args: argparse.Namespace) -> str | None:
     return token
 
 
-def load_splits(args: argparse.Namespace, config: AutoEncoderConfig) -> Splits:
-    """train / val / test as uint8 tensors padded to the model's input, checked against its shape."""
+def load_splits(args: argparse.Namespace, config: AutoEncoderConfig, conditional: bool = False) -> Splits:
+    """train / val / test as uint8 tensors padded to the model's input, checked against its shape;
+    a `conditional` model needs every image's label."""
     try:
         train, train_labels, _ = load_images(args.dataset, "train", size=None)
-        val = load_images(args.dataset, "val", size=None).images
+        val, val_labels, _ = load_images(args.dataset, "val", size=None)
         test, test_labels, _ = load_images(args.dataset, "test", size=None)
     except (FileNotFoundError, ValueError) as err:
         fail(
@@ -148,14 +150,21 @@ def load_splits(args: argparse.Namespace, config: AutoEncoderConfig) -> Splits:
             "or use a dataset of that size"
         )
     train_count, eval_count = args.max_train_samples, args.max_eval_samples
-    return Splits(
+    splits = Splits(
         pad_images(train[:train_count], size),
         train_labels[:train_count],
         pad_images(val[:eval_count], size),
         pad_images(test[:eval_count], size),
         test_labels[:eval_count],
         padding_to(train.shape, size),
+        val_labels[:eval_count],
     )
+    if conditional and any(bool((labels < 0).any()) for labels in (splits.train_labels, splits.val_labels, splits.test_labels)):
+        fail(
+            f"the {config.variant} model is conditional (it takes each image's label), but {args.dataset!r} has images "
+            "without labels: use a labelled dataset (MNIST's IDX folder or a dataset with a `label` column)"
+        )
+    return splits
 
 
 def resume_point(args: argparse.Namespace) -> Path | None:

@@ -42,6 +42,7 @@ from autoencoders.evaluate import evaluate, score_images
 from autoencoders.features import NoFilters, input_filters
 from autoencoders.model import evaluating
 from autoencoders.noise import corrupt
+from autoencoders.traversals import analogies, traversal_units, traversals
 from training.atomic import commit_dir, fresh_staging
 from training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, flush_denormals, steps_per_epoch, train_steps
@@ -60,6 +61,8 @@ from training.publish import push_folder, retry_command
 
 CARD_SAMPLES = 64
 CARD_DIGITS = 16
+START_IMAGES = 10_000  # the training images each part may start from (Part.start_from_data)
+CARD_ANALOGIES = 8  # test digits, one a row, each decoded as every label
 CARD_FEATURES = 100  # first-layer units drawn on the card, 10 a row as in Ng's notes
 
 
@@ -127,22 +130,28 @@ def batch_transform(args: argparse.Namespace) -> Callable[[Tensor], Tensor] | No
     return transform
 
 
-def validate(accelerator: Accelerator, model: AutoEncoder, images: Tensor) -> dict[str, float]:
+def given_labels(model: AutoEncoder, labels: Tensor) -> Tensor | None:
+    """`labels` for a conditional model, None for a model that takes none."""
+    return labels if model.conditional else None
+
+
+def validate(accelerator: Accelerator, model: AutoEncoder, images: Tensor, labels: Tensor) -> dict[str, float]:
     """Mean per-image metrics on `images`: each rank scores one contiguous shard (the last padded by
     repeating the final image) and `gather_for_metrics` reassembles them in order."""
     count, world = len(images), accelerator.num_processes
     chunk = math.ceil(count / world)
     start = accelerator.process_index * chunk
     index = torch.arange(start, start + chunk, device=images.device).clamp_(max=count - 1)
-    scores = accelerator.gather_for_metrics(score_images(model, images[index]))
+    shard_labels = given_labels(model, labels.to(images.device)[index])
+    scores = accelerator.gather_for_metrics(score_images(model, images[index], labels=shard_labels))
     return {name: values[:count].mean().item() for name, values in scores.items()}
 
 
-def reconstruction_grid(model: AutoEncoder, images: Tensor) -> Tensor:
+def reconstruction_grid(model: AutoEncoder, images: Tensor, labels: Tensor) -> Tensor:
     """Images over their reconstructions, one column per image."""
     originals = as_float(images)
     with evaluating(model):
-        reconstructions = model.reconstruct(originals.to(model.latent_mean.device)).cpu()
+        reconstructions = model.reconstruct(originals.to(model.latent_mean.device), given_labels(model, labels)).cpu()
     return make_grid(torch.cat([originals.cpu(), reconstructions]), nrow=len(images), pad_value=1)
 
 
@@ -220,6 +229,8 @@ def train(
             "lower --batch_size or train on more images"
         )
     total_steps = per_epoch * args.epochs
+    if checkpoint is None:
+        model.start_from_data(splits.train[:START_IMAGES])  # the same images on every rank: the same start
     optimizer = build_optimizer(model, args.learning_rate, args.weight_decay, device)
     scheduler = build_scheduler(optimizer, args.lr_scheduler, args.lr_warmup_steps, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -243,6 +254,7 @@ def train(
         accelerator.init_trackers(f"autoencoders-{args.variant}", config=config)
 
     images, val = splits.train.to(device), splits.val.to(device)
+    labels = given_labels(accelerator.unwrap_model(model), splits.train_labels.to(device))
     augment = batch_transform(args)
     throughput = Throughput(args.batch_size * world * accumulation)
     monitor = LossMonitor(device, global_step, accumulation)
@@ -259,7 +271,7 @@ def train(
                     f"first indices {batches[0, :4].tolist()}"
                 )
             throughput.restart()
-            for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches.to(device), monitor, augment):
+            for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches.to(device), monitor, augment, labels):
                 global_step += 1
                 throughput.step()
                 bar.update()
@@ -283,10 +295,12 @@ def train(
                     )
                     throughput.restart()
             unwrapped = accelerator.unwrap_model(model)
-            metrics = validate(accelerator, unwrapped, val)
+            metrics = validate(accelerator, unwrapped, val, splits.val_labels)
             accelerator.log({f"val/{name}": value for name, value in metrics.items()}, step=global_step)
             if accelerator.is_main_process and args.report_to != "none":
-                log_image(accelerator, "val/reconstructions", reconstruction_grid(unwrapped, splits.val[:8]), global_step)
+                log_image(
+                    accelerator, "val/reconstructions", reconstruction_grid(unwrapped, splits.val[:8], splits.val_labels[:8]), global_step
+                )
             if accelerator.is_main_process:
                 tqdm.write(f"epoch {epoch}: " + ", ".join(f"val {name} {value:.4g}" for name, value in metrics.items()))
                 if on_epoch_end is not None:
@@ -305,6 +319,22 @@ def train(
 # ---------------------------------------------------------------------------- the output folder
 
 
+def save_traversals(model: AutoEncoder, splits: Splits, path: Path) -> bool:
+    """The traversal grid of the active units (most variable first), around the first test digit's
+    code; False (and no file) when no unit is active."""
+    labels = given_labels(model, splits.test_labels)
+    units = traversal_units(model, splits.test, labels)
+    if not units:
+        print("note: no traversals.png on the card: no code unit is active (posterior collapse)", flush=True)
+        return False
+    first = None if labels is None else labels[:1]
+    with evaluating(model):
+        code = model.encode(splits.test[:1].to(model.latent_mean.device), first)[0]
+    grid = traversals(model, code, units, label=None if first is None else int(first))
+    save_image(make_grid(grid.flatten(0, 1).cpu(), nrow=grid.shape[1], pad_value=1), path)
+    return True
+
+
 def write_output_folder(
     args: argparse.Namespace, model: AutoEncoder, metrics: dict[str, float], splits: Splits, command: str, hyperparameters: dict[str, Any]
 ) -> None:
@@ -313,10 +343,19 @@ def write_output_folder(
     model.save_pretrained(staging)
     device = model.latent_mean.device
     images = {"Test digits over their reconstructions": "reconstructions.png", "Samples": "samples.png"}
-    save_image(reconstruction_grid(model, splits.test[:CARD_DIGITS]), staging / "reconstructions.png")
+    save_image(reconstruction_grid(model, splits.test[:CARD_DIGITS], splits.test_labels[:CARD_DIGITS]), staging / "reconstructions.png")
+    classes = model.num_classes
+    sample_labels = torch.arange(CARD_SAMPLES) % classes if model.conditional else None
     with torch.no_grad():
-        samples = model.sample(CARD_SAMPLES, generator=torch.Generator(device).manual_seed(0)).cpu()
-    save_image(make_grid(samples, nrow=8, pad_value=1), staging / "samples.png")
+        samples = model.sample(CARD_SAMPLES, generator=torch.Generator(device).manual_seed(0), labels=sample_labels).cpu()
+    save_image(make_grid(samples, nrow=classes or 8, pad_value=1), staging / "samples.png")
+    if model.conditional:
+        grid = analogies(model, splits.test[:CARD_ANALOGIES], splits.test_labels[:CARD_ANALOGIES]).cpu()
+        originals = as_float(splits.test[:CARD_ANALOGIES]).unsqueeze(1)
+        save_image(make_grid(torch.cat([originals, grid], dim=1).flatten(0, 1), nrow=classes + 1, pad_value=1), staging / "analogies.png")
+        images["Analogies: a test digit (left), its code decoded as each digit 0 to 9"] = "analogies.png"
+    if model.has_prior and not model.discrete and save_traversals(model, splits, staging / "traversals.png"):
+        images["Latent traversals: each active unit from -3 to +3 prior SD, the others at a test digit's code"] = "traversals.png"
     try:
         save_image(feature_grid(model), staging / "features.png")
         images["What the first layer's units look for (grey 0, white positive, black negative)"] = "features.png"
@@ -326,7 +365,7 @@ def write_output_folder(
         clean = as_float(splits.test[:CARD_DIGITS])
         noisy = corrupt(clean, "masking", 0.25, torch.Generator().manual_seed(0))
         with torch.no_grad():
-            denoised = model.reconstruct(noisy.to(device)).cpu()
+            denoised = model.reconstruct(noisy.to(device), given_labels(model, splits.test_labels[:CARD_DIGITS])).cpu()
         save_image(make_grid(torch.cat([noisy, denoised, clean]), nrow=CARD_DIGITS, pad_value=1), staging / "denoising.png")
         images["Masking noise 25%: input, denoised, clean"] = "denoising.png"
     card = build_model_card(
@@ -364,7 +403,7 @@ def publish(
     args: argparse.Namespace, argv: list[str], accelerator: Accelerator, model: AutoEncoder, splits: Splits, token: str | None
 ) -> dict[str, float]:
     """Fit the latent statistics on the training codes, evaluate on the test split, write the folder."""
-    model.eval().fit_latent_stats(splits.train)
+    model.eval().fit_latent_stats(splits.train, labels=given_labels(model, splits.train_labels))
     metrics = evaluate(model, splits.train, splits.train_labels, splits.test, splits.test_labels)
     command = reproduce_command(argv, accelerator.num_processes, accelerator.device.type, token)
     hyperparameters = {
@@ -398,7 +437,7 @@ def main(argv: list[str] | None = None, on_epoch_end: EpochHook | None = None) -
     model = build_model(args)
     check_tracker(args.report_to)
     token = resolve_token(args)
-    splits = load_splits(args, model.config)
+    splits = load_splits(args, model.config, model.conditional)
     model = with_padding(model, splits.padding)
     bound = args.epochs * len(splits.train) // args.batch_size
     check_output_paths(args, model, bound)
