@@ -45,7 +45,7 @@ TOP_DIGITS = 16  # max-activating examples: the bundled test digits that activat
 RECONSTRUCT_HINT = "Draw a digit, or drop a photo of one on the canvas: every stroke updates the reconstruction."
 DENOISE_HINT = "Draw a digit or pick one below, then move the noise slider."
 INTERPOLATE_HINT = "Draw or pick two digits, A and B."
-CODE_GAP = 5  # units of space between the codes of two models in the "all" chart
+CODE_GAP = 5  # units of space between the codes of two models in the "all" chart (discrete codes: their grid instead)
 NO_CODE = pd.DataFrame({"unit": pd.Series(dtype=int), "value": pd.Series(dtype=float), "variant": pd.Series(dtype=str)})
 
 Sketch = Any  # a Sketchpad value: {"background", "layers", "composite"} of numpy images, or None
@@ -118,6 +118,7 @@ class Endpoints:
             raise ValueError(f"the Space needs the {sorted(missing)} models for its Denoise tab")
         self.models = models
         self.variants = list(models)
+        self.charted = [name for name in models if not models[name].model.discrete]  # the "all" code chart's models
         self.digits = digits
         pixels = torch.from_numpy(digits.images).unsqueeze(1)
         self.maps: dict[str, LatentMap] = {}
@@ -200,11 +201,13 @@ class Endpoints:
             error = squared_error_per_image(image, output, padding).item()
             note = f" ({how})" if how else ""
             rows.append(f"| {name}{note} | {error:.2f} | {format_psnr(psnr(image, output, padding).item())} |")
-            if model.discrete:  # its tokens also go below the errors, as the grid they are
+            if model.discrete:  # its tokens go below the errors, as the grid they are
                 grids.append(token_grid(name, model, code[0]))
+            if model.discrete and variant == ALL:
+                continue  # token indices are names, not sizes: as bars beside real codes they would dwarf them
             offset = codes[-1][0] + CODE_GAP if codes else 0  # side by side, in preset order, with a gap
             codes.extend((offset + i, value, name) for i, value in enumerate(code[0].flatten().tolist()))
-        details = "| variant | squared error (28x28) | PSNR |\n| --- | --- | --- |\n" + "\n".join(rows) + "".join(grids)
+        details = "| variant | squared error | PSNR |\n| --- | --- | --- |\n" + "\n".join(rows) + "".join(grids)
         picture = tile(torch.cat(outputs), len(outputs)) if variant == ALL else to_uint8(outputs[0])
         return to_uint8(image), picture, pd.DataFrame(codes, columns=list(NO_CODE.columns)), details
 

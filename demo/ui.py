@@ -283,7 +283,7 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
             code = gr.BarPlot(
                 x="unit",
                 y="value",
-                label="Code (all: " + " · ".join(endpoints.variants) + ", left to right)",
+                label="Code (all: " + " · ".join(endpoints.charted) + ", left to right; token grids below)",
                 height=200,
                 x_title="code unit",
                 x_lim=[0, None],

@@ -238,7 +238,7 @@ def test_reconstructions_of_real_digits_are_close(client, sketches, test_digits)
         assert shift_tolerant_error(original.float() / 255, seen) < 12  # the sketch path keeps the digit
         for name, cell in zip(VARIANTS, cells(read(strip_path))):
             errors[name].append(squared_error_per_image(seen, as_tensor(cell)).item())
-        assert {row[2] for row in code["data"]} == set(VARIANTS)
+        assert {row[2] for row in code["data"]} == {name for name in VARIANTS if not AutoEncoder.from_variant(name).discrete}  # vq: a grid
         assert "squared error" in details
     means = {name: float(np.mean(values)) for name, values in errors.items()}
     assert all(means[name] < RECONSTRUCTION_BOUND[name] for name in VARIANTS), means

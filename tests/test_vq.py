@@ -168,7 +168,7 @@ def test_the_space_tabs_handle_the_grid_of_tokens(mnist_train):
     assert output.shape == (32, 32) and len(code) == 64 and code["value"].between(0, 31).all()
     assert "**vq**: its code (8x8 grid of tokens, 32 entries of 8-d vectors)" in details and details.count("\n|") >= 10
     _, strip, code, details = endpoints.reconstruct(sketch, "all")
-    assert set(code["variant"]) == {"deep", "denoising", "vq"} and "8x8 grid of tokens" in details
+    assert set(code["variant"]) == {"deep", "denoising"} and "8x8 grid of tokens" in details  # tokens as a grid, not bars among codes
     (image, caption), (same, _), (other, _) = (endpoints.generate("vq", *coords) for coords in ([1.0], [1.0, 0.0], [-2.0]))
     assert image.shape == (32, 32) and np.array_equal(image, same) and not np.array_equal(image, other)  # a seed per position
     assert "is not a vector, so it has no axes" in caption and "drawn from the prior" in caption
