@@ -248,6 +248,12 @@ class ConvDecoder(Decoder, Layers):
         super().__init__(*layers, *deconv_layers(widths, output_shape[0], activation, normalization))
 
 
+def check_num_classes(num_classes: int) -> None:
+    """A conditional part's number of labels: a positive int (the width of its one-hot input)."""
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+
+
 @register("conditional_mlp")
 class ConditionalMLPEncoder(MLPEncoder):
     """The MLP encoder of a conditional model (Sohn et al. 2015): the one-hot label is appended to
@@ -264,8 +270,7 @@ class ConditionalMLPEncoder(MLPEncoder):
         activation: str = "relu",
         normalization: str = "none",
     ) -> None:
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        check_num_classes(num_classes)
         super().__init__(input_shape, out_features, hidden_dims, activation, normalization)
         self.num_classes = num_classes
         first = self[1]
@@ -297,8 +302,7 @@ class ConditionalMLPDecoder(MLPDecoder):
         activation: str = "relu",
         normalization: str = "none",
     ) -> None:
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        check_num_classes(num_classes)
         super().__init__(latent_dim + num_classes, output_shape, hidden_dims, activation, normalization)
         self.num_classes = num_classes
 
