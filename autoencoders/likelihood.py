@@ -16,9 +16,9 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from .bce import bce_with_logits
 from .data import as_float
 from .metrics import unpad
 from .model import AutoEncoder, evaluating
@@ -43,7 +43,7 @@ def log_weights(model: AutoEncoder, images: Tensor, samples: int, padding: Seque
     log_prior = model.bottleneck.prior(z.device).log_prob(z)
     logits = model.logits(z.flatten(0, 1), None if one_hot is None else one_hot.repeat(samples, 1))
     target = unpad(x, padding).repeat(samples, *([1] * (x.ndim - 1)))
-    log_px = -F.binary_cross_entropy_with_logits(unpad(logits, padding), target, reduction="none").flatten(1).sum(1)
+    log_px = -bce_with_logits(unpad(logits, padding), target).flatten(1).sum(1)
     return (log_px.view(samples, -1) + log_prior - log_q).T
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import blocks, bottlenecks, topk, vq  # noqa: F401 - registers the built-in parts
+from .bce import bce_with_logits
 from .blocks import mlp_widths
 from .checks import check_choice
 from .config import RECON_LOSSES, AutoEncoderConfig, from_settings
@@ -66,7 +67,7 @@ def reconstruction_loss(kind: str, logits: Tensor, target: Tensor) -> Tensor:
     check_choice("reconstruction loss", kind, RECON_LOSSES)
     batch = target.shape[0]
     if kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / batch
+        return bce_with_logits(logits, target).sum() / batch
     squared = (torch.sigmoid(logits) - target).square()
     return squared.sum() / batch if kind == "mse" else squared.mean().sqrt()
 

@@ -2,7 +2,9 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from autoencoders.bce import bce_with_logits
 from autoencoders.bottlenecks import gaussian_kl, sparsity_penalty
 from autoencoders.noise import corrupt, random_corruption
 
@@ -91,3 +93,30 @@ def test_random_corruption_mixes_kinds_within_a_batch():
     masked = ((noisy == 0) | (noisy == 0.5)).flatten(1).all(1) & (noisy == 0).flatten(1).any(1)
     salted = (noisy == 1).flatten(1).any(1)
     assert 120 < masked.sum() < 280 and 120 < salted.sum() < 280 and not (masked & salted).any()
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_fast_bce_equals_torch_in_value_and_gradient(binary):
+    generator = torch.Generator().manual_seed(0)
+    extremes = torch.tensor([-100.0, -30.0, -17.0, -1e-8, 0.0, 1e-8, 17.0, 30.0, 100.0])
+    logits = torch.cat([torch.randn(4096, generator=generator) * 8, extremes]).requires_grad_()
+    target = torch.rand(len(logits), generator=generator)
+    target = (target > 0.5).float() if binary else target.requires_grad_()
+    ours, theirs = bce_with_logits(logits, target), F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=2e-6)
+    inputs = (logits, target) if target.requires_grad else (logits,)
+    for mine, reference in zip(torch.autograd.grad(ours.sum(), inputs), torch.autograd.grad(theirs.sum(), inputs)):
+        torch.testing.assert_close(mine, reference, rtol=1e-6, atol=1e-7)
+    assert torch.isfinite(ours).all() and (ours >= 0).all()
+
+
+def test_fast_bce_runs_in_float32_under_bf16_autocast():
+    logits = torch.randn(8, 16, requires_grad=True)
+    layer = torch.nn.Linear(16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = layer(logits)
+        assert hidden.dtype == torch.bfloat16
+        loss = bce_with_logits(hidden, torch.rand(8, 16))
+    assert loss.dtype == torch.float32
+    loss.sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.dtype == torch.float32
