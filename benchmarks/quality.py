@@ -17,8 +17,10 @@
   confidence > 0.9 (target: at least 95% over the ten), beside their variety.
 
 `python benchmarks/quality.py [--weights demo/weights] [--data ../shared/data/mnist] [--variants cvae beta_vae]`
-prints the tables and writes benchmarks/results/quality.json (the denoising table needs `denoising`
-and `deep` among the variants).
+prints the tables and writes benchmarks/results/quality.json. With `--variants`, the rows of the
+models it measures replace theirs in that file and the other models' rows stay, so one retrained
+model is re-measured alone (the denoising table is re-measured when `denoising` and `deep` are both
+among the variants).
 """
 
 from __future__ import annotations
@@ -181,6 +183,21 @@ def sample_rows(models: dict[str, AutoEncoder], train, test) -> tuple[float, lis
     return accuracy, rows, digit_rows(models, classifier)
 
 
+def merged(results: dict[str, object], measured: set[str]) -> dict[str, object]:
+    """`results` with the rows of the models not in `measured` kept from the results file, in
+    VARIANTS order; the denoising table is kept when this run did not measure it."""
+    if not RESULTS.exists():
+        return results
+    previous = json.loads(RESULTS.read_text())
+    order = {name: index for index, name in enumerate(VARIANTS)}
+    for table in ("reconstruction", "samples", "digits"):
+        kept = [row for row in previous.get(table, []) if row["model"] not in measured and row["model"] in order]
+        results[table] = sorted(kept + results[table], key=lambda row: order[row["model"]])  # stable: a model's rows keep their order
+    if not results["denoising"]:
+        results["denoising"] = previous.get("denoising", [])
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=ROOT / "demo" / "weights")
@@ -203,14 +220,17 @@ def main() -> None:
     reconstruction = reconstruction_rows(models, evaluations)
     denoising = denoising_rows(evaluations, test[0]) if {"denoising", "deep"} <= set(models) else []
     classifier_accuracy, samples, digits = sample_rows(models, train, test)
-    results = {
-        "reconstruction": reconstruction,
-        "denoising": denoising,
-        "samples": samples,
-        "digits": digits,
-        "classifier_test_accuracy": classifier_accuracy,
-        "num_samples": NUM_SAMPLES,
-    }
+    results = merged(
+        {
+            "reconstruction": reconstruction,
+            "denoising": denoising,
+            "samples": samples,
+            "digits": digits,
+            "classifier_test_accuracy": classifier_accuracy,
+            "num_samples": NUM_SAMPLES,
+        },
+        set(models),
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"classifier test accuracy {classifier_accuracy:.4f}; wrote {RESULTS}")
