@@ -4,7 +4,10 @@
   per-image `Pad(2)` + `ToTensor()`, a shuffling `DataLoader` with batch 32, and a default (non-fused)
   Adam: how the tutorial feeds the same model;
 - plain: the simplest fast loop anyone would write — the float training split in memory, a shuffled
-  copy per epoch cut into slices of our batch size, default Adam — the issue's "plain slicing loop".
+  copy per epoch cut into slices of our batch size, default Adam — the issue's "plain slicing loop";
+- pythae: pythae 0.1.2's `AE` trained by its `BaseTrainer` (its `BaseDataset` through a DataLoader,
+  Adam, its squared-error loss) on our model's own encoder and decoder, at our batch size: what a
+  user of the best-known autoencoder library gets (`pip install -r benchmarks/requirements.txt`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +61,60 @@ def plain_samples_per_s(model: nn.Module, images: torch.Tensor, labels: torch.Te
                 yield shuffled[first : first + batch_size], shuffled_labels[first : first + batch_size]
 
     return adam_samples_per_s(model, batches(), seconds)
+
+
+def pythae_samples_per_s(model: nn.Module, images: torch.Tensor, batch_size: int, seconds: float = 10.0) -> float:
+    """Train `model`'s encoder and decoder (a deterministic autoencoder) as a pythae `AE` with its
+    `BaseTrainer` for about `seconds`; the median samples/s over half-second windows, counted by a
+    pythae training callback after every step."""
+    from pythae.data.datasets import BaseDataset
+    from pythae.models import AE, AEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+    from pythae.trainers.training_callbacks import TrainingCallback
+
+    class Encoder(BaseEncoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            return ModelOutput(embedding=self.model.encode(x))
+
+    class Decoder(BaseDecoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, z: torch.Tensor) -> ModelOutput:
+            return ModelOutput(reconstruction=self.model.decode(z))
+
+    class Stop(Exception):
+        pass
+
+    class Meter(TrainingCallback):
+        def __init__(self) -> None:
+            self.meter = Throughput(seconds)
+
+        def on_train_step_end(self, training_config: BaseTrainerConfig, **kwargs: object) -> None:
+            if self.meter.tick(batch_size):
+                raise Stop
+
+    images = as_float(images)
+    ae = AE(AEConfig(input_dim=tuple(images.shape[1:]), latent_dim=model.config.latent_dim), encoder=Encoder(), decoder=Decoder())
+    with tempfile.TemporaryDirectory() as output_dir:
+        config = BaseTrainerConfig(
+            output_dir=output_dir, per_device_train_batch_size=batch_size, num_epochs=1000, learning_rate=1e-3, no_cuda=True
+        )
+        meter = Meter()
+        dataset = BaseDataset(images, torch.zeros(len(images)))
+        trainer = BaseTrainer(ae, train_dataset=dataset, training_config=config, callbacks=[meter])
+        try:
+            trainer.train()
+        except Stop:
+            return meter.meter.samples_per_s
+    raise RuntimeError("unreachable: 1000 epochs in the time budget")
 
 
 def adam_samples_per_s(model: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], seconds: float) -> float:

@@ -8,6 +8,8 @@
   per-image Pad + ToTensor, DataLoader batch 32, default Adam) — and our speed-up over it;
 - plain: the simplest fast loop (slices of a shuffled float copy of the split, default Adam), batch
   256 — and our speed-up over it;
+- pythae: pythae 0.1.2's AE trainer on the same encoder and decoder, batch 256, for the models that
+  are plain autoencoders (a plain bottleneck, no input noise) — and our speed-up over it;
 - ceiling: sgemm GFLOP/s measured at the model's own matrix-product shapes and batch size, turned
   into samples/s (benchmarks/ceiling.py) — and the fraction of it our loop reaches, beside the
   fraction that the step's matrix products alone reach back to back;
@@ -55,11 +57,19 @@ def ours(name: str, data: str, seconds: float) -> float:
     from accelerate import Accelerator
 
     from autoencoders.data import load_images
-    from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, flush_denormals, train_steps
+    from training.loop import (
+        LossMonitor,
+        build_optimizer,
+        build_scheduler,
+        default_mixed_precision,
+        epoch_batches,
+        flush_denormals,
+        train_steps,
+    )
 
     if not flush_denormals():
         raise RuntimeError("subnormal floats are not flushed on every thread, as train.py does")
-    accelerator = Accelerator(cpu=True)
+    accelerator = Accelerator(cpu=True, mixed_precision=default_mixed_precision("cpu"))  # train.py's default
     model = build(name)
     optimizer = build_optimizer(model, 1e-3, 0.0, accelerator.device)
     scheduler = build_scheduler(optimizer, "constant", 0, 1)
@@ -92,6 +102,19 @@ def plain(name: str, data: str, seconds: float) -> float:
     return plain_samples_per_s(build(name), images, labels, BATCH_SIZE, seconds)
 
 
+def pythae(name: str, data: str, seconds: float) -> float:
+    from autoencoders.data import load_images
+    from benchmarks.reference import pythae_samples_per_s
+
+    return pythae_samples_per_s(build(name), load_images(data, "train")[0], BATCH_SIZE, seconds)
+
+
+def is_plain_autoencoder(name: str) -> bool:
+    """What pythae's AE can train: a deterministic code (plain bottleneck) and no input corruption."""
+    config = build(name).config
+    return config.bottleneck.name == "plain" and not config.noise
+
+
 def ceiling(name: str, data: str, seconds: float) -> dict[str, float]:
     from benchmarks.ceiling import ceiling as measure
 
@@ -100,7 +123,7 @@ def ceiling(name: str, data: str, seconds: float) -> dict[str, float]:
 
 def measure_one(kind: str, name: str, data: str, seconds: float) -> dict[str, float]:
     """Run one measurement in this process (the subprocess side)."""
-    result = {"ours": ours, "plain": plain, "reference": reference, "ceiling": ceiling}[kind](name, data, seconds)
+    result = {"ours": ours, "plain": plain, "pythae": pythae, "reference": reference, "ceiling": ceiling}[kind](name, data, seconds)
     values = result if isinstance(result, dict) else {f"{kind}_samples_per_s": result}
     values[f"{kind}_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return values
@@ -116,16 +139,22 @@ def run(data: str, seconds: float, names: list[str]) -> dict[str, object]:
     rows = []
     for name in names:
         row = {"model": name, "batch_size": BATCH_SIZE, "parameters": sum(p.numel() for p in build(name).parameters())}
-        for kind in ("ours", "plain", "ceiling", "reference"):
+        kinds = (
+            ("ours", "plain", "pythae", "ceiling", "reference") if is_plain_autoencoder(name) else ("ours", "plain", "ceiling", "reference")
+        )
+        for kind in kinds:
             row |= in_subprocess(kind, name, data, seconds)
         row["speedup_over_reference"] = row["ours_samples_per_s"] / row["reference_samples_per_s"]
         row["speedup_over_plain"] = row["ours_samples_per_s"] / row["plain_samples_per_s"]
+        row["speedup_over_pythae"] = row["ours_samples_per_s"] / row["pythae_samples_per_s"] if "pythae_samples_per_s" in row else None
         row["fraction_of_ceiling"] = row["ours_samples_per_s"] / row["ceiling_samples_per_s"]
         rows.append(row)
         print(
             f"{name:14s} ours {row['ours_samples_per_s']:9,.0f}/s  ceiling {row['ceiling_samples_per_s']:9,.0f}/s "
             f"({row['fraction_of_ceiling']:.0%})  reference {row['reference_samples_per_s']:7,.0f}/s "
-            f"(x{row['speedup_over_reference']:.1f})  plain {row['plain_samples_per_s']:7,.0f}/s  peak {row['ours_peak_rss_mb']:.0f} MB",
+            f"(x{row['speedup_over_reference']:.1f})  plain {row['plain_samples_per_s']:7,.0f}/s (x{row['speedup_over_plain']:.2f})  "
+            + (f"pythae {row['pythae_samples_per_s']:7,.0f}/s (x{row['speedup_over_pythae']:.2f})  " if row["speedup_over_pythae"] else "")
+            + f"peak {row['ours_peak_rss_mb']:.0f} MB",
             flush=True,
         )
     return {"machine": describe_machine(), "rows": rows}
