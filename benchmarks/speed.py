@@ -3,7 +3,9 @@
 
 - ours: the training script's own hot loop (`training.loop.train_steps` under an Accelerator,
   batches sliced from the uint8 split resident on the device, fused AdamW, subnormals flushed to
-  zero), batch 256;
+  zero), batch 256, in float32 (train.py's default), and with `--mixed_precision bf16` (bf16
+  autocast: on a CPU with AVX512-BF16 or AMX about twice as fast, at a cost in error per epoch
+  that docs/benchmarks.md gives);
 - reference: the same model fed the tutorial's way (torchvision MNIST on the same IDX files,
   per-image Pad + ToTensor, DataLoader batch 32, default Adam) — and our speed-up over it;
 - plain: the simplest fast loop (slices of a shuffled float copy of the split, default Adam), batch
@@ -51,9 +53,9 @@ def build(name: str) -> AutoEncoder:
     return AutoEncoder.from_variant(variant, **overrides)
 
 
-def ours(name: str, data: str, seconds: float) -> float:
-    """Samples/s of train.py's loop: warm-up steps, then as many epochs' steps as fit in `seconds`
-    (the median over half-second windows, as for the baselines)."""
+def ours(name: str, data: str, seconds: float, mixed_precision: str = "no") -> float:
+    """Samples/s of train.py's loop (`--mixed_precision`): warm-up steps, then as many epochs'
+    steps as fit in `seconds` (the median over half-second windows, as for the baselines)."""
     from accelerate import Accelerator
 
     from autoencoders.data import load_images
@@ -61,7 +63,6 @@ def ours(name: str, data: str, seconds: float) -> float:
         LossMonitor,
         build_optimizer,
         build_scheduler,
-        default_mixed_precision,
         epoch_batches,
         flush_denormals,
         train_steps,
@@ -69,7 +70,7 @@ def ours(name: str, data: str, seconds: float) -> float:
 
     if not flush_denormals():
         raise RuntimeError("subnormal floats are not flushed on every thread, as train.py does")
-    accelerator = Accelerator(cpu=True, mixed_precision=default_mixed_precision("cpu"))  # train.py's default
+    accelerator = Accelerator(cpu=True, mixed_precision=mixed_precision)
     model = build(name)
     optimizer = build_optimizer(model, 1e-3, 0.0, accelerator.device)
     scheduler = build_scheduler(optimizer, "constant", 0, 1)
@@ -85,6 +86,10 @@ def ours(name: str, data: str, seconds: float) -> float:
             if meter.tick(BATCH_SIZE):
                 return meter.samples_per_s
     raise RuntimeError("unreachable: 1000 epochs in the time budget")
+
+
+def ours_bf16(name: str, data: str, seconds: float) -> float:
+    return ours(name, data, seconds, "bf16")
 
 
 def reference(name: str, data: str, seconds: float) -> float:
@@ -123,7 +128,9 @@ def ceiling(name: str, data: str, seconds: float) -> dict[str, float]:
 
 def measure_one(kind: str, name: str, data: str, seconds: float) -> dict[str, float]:
     """Run one measurement in this process (the subprocess side)."""
-    result = {"ours": ours, "plain": plain, "pythae": pythae, "reference": reference, "ceiling": ceiling}[kind](name, data, seconds)
+    result = {"ours": ours, "ours_bf16": ours_bf16, "plain": plain, "pythae": pythae, "reference": reference, "ceiling": ceiling}[kind](
+        name, data, seconds
+    )
     values = result if isinstance(result, dict) else {f"{kind}_samples_per_s": result}
     values[f"{kind}_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return values
@@ -146,6 +153,7 @@ def run(data: str, seconds: float, names: list[str]) -> dict[str, object]:
             row |= in_subprocess(kind, name, data, seconds)
         row["speedup_over_reference"] = row["ours_samples_per_s"] / row["reference_samples_per_s"]
         row["speedup_over_plain"] = row["ours_samples_per_s"] / row["plain_samples_per_s"]
+        row["bf16_speedup"] = row["ours_bf16_samples_per_s"] / row["ours_samples_per_s"]
         row["speedup_over_pythae"] = row["ours_samples_per_s"] / row["pythae_samples_per_s"] if "pythae_samples_per_s" in row else None
         row["fraction_of_ceiling"] = row["ours_samples_per_s"] / row["ceiling_samples_per_s"]
         rows.append(row)
