@@ -38,7 +38,9 @@ def speed_section(speed: dict) -> str:
             f"{r['fraction_of_ceiling']:.0%}",
             f"{r['products_only_samples_per_s'] / r['ceiling_samples_per_s']:.0%}",
             f"{r['plain_samples_per_s']:,.0f}",
-            f"{r['speedup_over_plain']:.1f}x",
+            f"{r['speedup_over_plain']:.2f}x",
+            f"{r['pythae_samples_per_s']:,.0f} ({r['speedup_over_pythae']:.2f}x)" if r.get("speedup_over_pythae") else "—",
+            f"{r['ours_bf16_samples_per_s']:,.0f} ({r['bf16_speedup']:.2f}x)",
             f"{r['reference_samples_per_s']:,.0f}",
             f"{r['speedup_over_reference']:.1f}x",
             f"{r['sgemm_gflops']:.0f}",
@@ -53,6 +55,8 @@ def speed_section(speed: dict) -> str:
         "from its matmul FLOPs per sample; *products alone*: the fraction of it that the step's matrix products "
         "reach when run back to back with nothing else, the most any loop could reach. *Plain loop*: the simplest "
         "fast loop (slices of a shuffled float copy of the split, default Adam, subnormals not flushed, batch 256). "
+        "*pythae*: pythae 0.1.2's `AE` and `BaseTrainer` on the same encoder and decoder (plain autoencoders only). "
+        "*ours, bf16*: our loop with `--mixed_precision bf16` (bf16 autocast); every other column is float32. "
         "*Reference*: the same "
         "model fed the tutorial's way (torchvision MNIST, per-image `Pad` + `ToTensor`, `DataLoader` batch 32). "
         "`deep-tutorial` is the tutorial's 1024-341-113-20 model. Loop rates are medians over half-second windows "
@@ -66,6 +70,8 @@ def speed_section(speed: dict) -> str:
                 "products alone",
                 "plain loop (samples/s)",
                 "vs plain",
+                "pythae (vs it)",
+                "ours, bf16 (vs float32)",
                 "reference (samples/s)",
                 "vs reference",
                 "sgemm GFLOP/s",
