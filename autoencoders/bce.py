@@ -2,10 +2,11 @@
 
 torch's `binary_cross_entropy_with_logits` runs `log1p` element by element on CPU: for the
 tutorial-size `deep` model's 256x1024 output it takes 3-8 ms, as long as the step's matrix
-products. Here `log1p(u)` is computed from the vectorised `log` with Goldberg's correction,
-`log(w) * u / (w - 1)` for `w = 1 + u` (exact to a few ulp, and `u` itself where `w` rounds to 1),
-and the backward pass is the closed form `sigmoid(x) - target`: the same values and gradients, about
-5x faster. Other devices keep torch's fused kernel.
+products. Here the loss is `relu(x) - x * target - log(sigmoid(|x|))` with torch's vectorised
+`sigmoid` and `log`, in place on temporaries, and the backward pass is the closed form
+`sigmoid(x) - target`: the same gradients, values within 1e-7 of torch's per element (float32's
+resolution next to 1, where `sigmoid(|x|)` lies), about 4x faster forward and backward.
+Other devices keep torch's fused kernel.
 """
 
 from __future__ import annotations
@@ -17,16 +18,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _log1p(u: Tensor) -> Tensor:
-    w = 1.0 + u
-    return torch.where(w == 1.0, u, torch.log(w) * (u / (w - 1.0)))
-
-
 class _BCEWithLogits(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, logits: Tensor, target: Tensor) -> Tensor:
         ctx.save_for_backward(logits, target)
-        return logits.clamp_min(0.0) - logits * target + _log1p(torch.exp(-logits.abs()))
+        loss = torch.relu(logits).sub_(logits * target)
+        return loss.sub_(torch.sigmoid(logits.abs()).log_())
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
