@@ -1,5 +1,6 @@
 """Training checkpoints: `accelerator.save_state` (model.safetensors, optimizer.bin, scheduler.bin,
-random_states_<rank>.pkl) plus our own `training_state.json`, written atomically into
+random_states_<rank>.pkl) plus our own `training_state.json` and, for a run that averages its
+weights, `weight_average.safetensors`, written atomically into
 `<checkpoint_dir>/checkpoint-<step>`; the oldest are removed beyond a limit.
 
 A checkpoint folder exists only once it is complete (it is renamed into place after every file is
@@ -19,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
+from torch import Tensor
 
 from training.atomic import commit_dir, fresh_staging, staging_path
 
 PROGRESS_NAME = "training_state.json"
 MODEL_NAME = "model.safetensors"
+AVERAGE_NAME = "weight_average.safetensors"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -40,8 +44,16 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, progress: dict[str, Any], limit: int | None) -> Path:
-    """Save the full training state at `step` atomically; every process must call this."""
+def save_checkpoint(
+    accelerator: Accelerator,
+    folder: Path,
+    step: int,
+    progress: dict[str, Any],
+    limit: int | None,
+    average: dict[str, Tensor] | None = None,
+) -> Path:
+    """Save the full training state at `step` atomically, with the weight `average` when there is one;
+    every process must call this."""
     target = folder / f"checkpoint-{step}"
     staging = staging_path(target)
     if accelerator.is_main_process:
@@ -51,6 +63,8 @@ def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, progress:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (staging / PROGRESS_NAME).write_text(json.dumps(progress, indent=2, sort_keys=True) + "\n")
+        if average is not None:
+            save_file(average, str(staging / AVERAGE_NAME))
         commit_dir(staging, target)
         if limit is not None:
             for old in list_checkpoints(folder)[:-limit]:
@@ -83,3 +97,11 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path) -> dict[str, Any
     except (pickle.UnpicklingError, RuntimeError, OSError, ValueError, KeyError) as err:
         raise ValueError(f"cannot resume from {checkpoint}: {type(err).__name__}: {err}") from err
     return progress
+
+
+def load_average(checkpoint: Path) -> dict[str, Tensor]:
+    """The weight average saved in `checkpoint` (a run with `ema`)."""
+    path = checkpoint / AVERAGE_NAME
+    if not path.is_file():
+        raise ValueError(f"cannot resume from {checkpoint}: it holds no {AVERAGE_NAME} (saved by a run without ema)")
+    return load_file(str(path))

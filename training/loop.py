@@ -82,6 +82,56 @@ def lr_schedule(name: str, warmup_steps: int, total_steps: int) -> Callable[[int
     return factor
 
 
+class WeightAverage:
+    """An exponential moving average of a model's parameters and floating-point buffers (batch norm's
+    running statistics), the weights that get validated and saved when a config sets `ema`.
+
+    It smooths out the noise of the last optimizer steps, which is what a short run's final error is
+    made of. Every `every` steps one `torch._foreach_lerp_` over all tensors (on 2 CPU cores about 5%
+    of a `deep` step when every step); the decay per update is `decay ** every`, warmed up as
+    min(that, (1 + n) / (10 + n)) after n updates (TensorFlow's ExponentialMovingAverage with
+    num_updates), so that the average forgets the initialisation within a short run.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float, every: int = 1) -> None:
+        if not 0 < decay < 1 or every < 1:
+            raise ValueError(f"a weight average needs 0 < decay < 1 and every >= 1, got decay {decay}, every {every}")
+        self.decay, self.every = decay, every
+        self.names = [name for name, _ in self._sources(model)]
+        self.tensors = [tensor.detach().clone() for _, tensor in self._sources(model)]
+
+    @staticmethod
+    def _sources(model: torch.nn.Module) -> list[tuple[str, Tensor]]:
+        buffers = [(name, buffer) for name, buffer in model.named_buffers() if buffer.is_floating_point()]
+        return [*model.named_parameters(), *buffers]
+
+    def _live(self, model: torch.nn.Module) -> list[Tensor]:
+        return [tensor.detach() for _, tensor in self._sources(model)]
+
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        """Average in `model`'s weights after optimizer step `step` (counted from 1) when `every` divides it."""
+        if step % self.every:
+            return
+        updates = step // self.every
+        decay = min(self.decay**self.every, (1 + updates) / (10 + updates))
+        torch._foreach_lerp_(self.tensors, self._live(model), 1 - decay)
+
+    def swap(self, model: torch.nn.Module) -> None:
+        """Exchange the average with `model`'s weights (twice restores both)."""
+        live = self._live(model)
+        held = torch._foreach_mul(live, 1.0)
+        torch._foreach_copy_(live, self.tensors)
+        self.tensors = held
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {name: tensor.contiguous() for name, tensor in zip(self.names, self.tensors)}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        if sorted(state) != sorted(self.names):
+            raise ValueError(f"the saved weight average holds {sorted(state)[:3]}..., not this model's tensors")
+        torch._foreach_copy_(self.tensors, [state[name] for name in self.names])
+
+
 def build_optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
     """AdamW, fused into one kernel on CPU and CUDA: on 2 CPU cores the unfused update costs more
     than half of a small MLP's step."""

@@ -34,6 +34,8 @@ HYPERPARAMETERS: dict[str, tuple[type, Any, str]] = {
     "weight_decay": (float, 0.0, "AdamW weight decay (0: Adam)"),
     "seed": (int, 0, "seed of the initialisation, the data order and the noise"),
     "gradient_accumulation_steps": (int, 1, "micro-steps per optimizer step"),
+    "ema": (float, 0.0, "decay of an exponential moving average of the weights, validated and saved instead of the last ones (0: none)"),
+    "ema_every": (int, 1, "optimizer steps between updates of that average"),
 }
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio"}
 CUSTOM = "custom"  # the variant of a model built from a config's `model:` alone
@@ -131,13 +133,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.imports = list(values.get("imports", []))
     if args.latent_dim is not None:
         args.model_overrides["latent_dim"] = args.latent_dim
-    positive = ["epochs", "batch_size", "gradient_accumulation_steps", "checkpointing_steps", "log_every"]
+    positive = ["epochs", "batch_size", "gradient_accumulation_steps", "ema_every", "checkpointing_steps", "log_every"]
     positive += [name for name in ("checkpoints_total_limit", "max_train_samples", "max_eval_samples") if getattr(args, name) is not None]
     for name in positive:
         if getattr(args, name) < 1:
             fail(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.learning_rate <= 0 or args.lr_warmup_steps < 0 or args.weight_decay < 0:
         fail("--learning_rate must be positive, --lr_warmup_steps and --weight_decay not negative")
+    if not 0 <= args.ema < 1:
+        fail(f"--ema is the decay of the weight average, at least 0 (none) and below 1, got {args.ema}")
     args.output_dir = (args.output_dir or Path("out") / args.variant).resolve()
     args.checkpoint_dir = (args.checkpoint_dir or args.output_dir.with_name(f"{args.output_dir.name}-checkpoints")).resolve()
     args.logging_dir = (args.logging_dir or args.checkpoint_dir / "logs").resolve()
@@ -147,7 +151,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def public_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
     """What a card, a tracker and a checkpoint may record about the run: never the token."""
-    hyperparameters = {"variant": args.variant, "dataset": args.dataset, **{name: getattr(args, name) for name in HYPERPARAMETERS}}
+    unused = {"ema", "ema_every"} if not args.ema else set()  # not recorded when unused: cards stay as they were
+    hyperparameters = {"variant": args.variant, "dataset": args.dataset} | {
+        name: getattr(args, name) for name in HYPERPARAMETERS if name not in unused
+    }
     return hyperparameters | ({"augment": args.augment} if args.augment else {}) | ({"binarize": True} if args.binarize else {})
 
 

@@ -44,8 +44,17 @@ from autoencoders.model import evaluating
 from autoencoders.noise import corrupt
 from autoencoders.traversals import analogies, traversal_units, traversals
 from training.atomic import commit_dir, fresh_staging
-from training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
-from training.loop import LossMonitor, build_optimizer, build_scheduler, epoch_batches, flush_denormals, steps_per_epoch, train_steps
+from training.checkpoints import latest_checkpoint, load_average, load_checkpoint, save_checkpoint
+from training.loop import (
+    LossMonitor,
+    WeightAverage,
+    build_optimizer,
+    build_scheduler,
+    epoch_batches,
+    flush_denormals,
+    steps_per_epoch,
+    train_steps,
+)
 from training.options import fail, parse_args, public_hyperparameters, reproduce_command, scrub
 from training.preflight import (
     Splits,
@@ -182,10 +191,13 @@ def parameter_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def resume(accelerator: Accelerator, checkpoint: Path, progress: dict[str, Any]) -> int:
-    """Restore the training state from `checkpoint`; return its optimizer step."""
+def resume(accelerator: Accelerator, checkpoint: Path, progress: dict[str, Any], average: WeightAverage | None) -> int:
+    """Restore the training state (and the weight `average`, when the run keeps one) from `checkpoint`;
+    return its optimizer step."""
     try:
         saved = load_checkpoint(accelerator, checkpoint)
+        if average is not None:
+            average.load_state_dict(load_average(checkpoint))
     except ValueError as err:
         fail(str(err))
     if saved["model_config"] != progress["model_config"]:
@@ -218,7 +230,8 @@ def train(
     on_epoch_end: EpochHook | None = None,
 ) -> AutoEncoder:
     """Train `model` (resuming from `checkpoint`), validating each epoch and then calling
-    `on_epoch_end(epoch, model)` on the main process; returns the unwrapped model."""
+    `on_epoch_end(epoch, model)` on the main process; returns the unwrapped model. With `ema` the
+    weight average stands in for the weights at every validation, hook and at the end."""
     world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
     accumulation = args.gradient_accumulation_steps
     per_epoch = steps_per_epoch(len(splits.train), args.batch_size, world, accumulation)
@@ -242,7 +255,8 @@ def train(
         "train_images": len(splits.train),
         "steps_per_epoch": per_epoch,
     }
-    global_step = 0 if checkpoint is None else resume(accelerator, checkpoint, progress)
+    average = WeightAverage(accelerator.unwrap_model(model), args.ema, args.ema_every) if args.ema else None
+    global_step = 0 if checkpoint is None else resume(accelerator, checkpoint, progress, average)
     if accelerator.is_main_process and args.report_to != "none":
         # trackers take scalars and strings only: the nested settings go in as JSON
         config = {
@@ -273,6 +287,8 @@ def train(
             throughput.restart()
             for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches.to(device), monitor, augment, labels):
                 global_step += 1
+                if average is not None:
+                    average.update(accelerator.unwrap_model(model), global_step)
                 throughput.step()
                 bar.update()
                 checkpoint_due = global_step % args.checkpointing_steps == 0
@@ -292,9 +308,12 @@ def train(
                         global_step,
                         {**progress, "global_step": global_step},
                         args.checkpoints_total_limit,
+                        None if average is None else average.state_dict(),
                     )
                     throughput.restart()
             unwrapped = accelerator.unwrap_model(model)
+            if average is not None:
+                average.swap(unwrapped)
             metrics = validate(accelerator, unwrapped, val, splits.val_labels)
             accelerator.log({f"val/{name}": value for name, value in metrics.items()}, step=global_step)
             if accelerator.is_main_process and args.report_to != "none":
@@ -305,7 +324,11 @@ def train(
                 tqdm.write(f"epoch {epoch}: " + ", ".join(f"val {name} {value:.4g}" for name, value in metrics.items()))
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, unwrapped)
+            if average is not None:
+                average.swap(unwrapped)  # back to the live weights
     accelerator.wait_for_everyone()
+    if average is not None:
+        average.swap(accelerator.unwrap_model(model))  # the average is the model this run hands on
     if throughput.steps:
         accelerator.print(
             f"trained {throughput.steps} steps: {throughput.overall:.0f} samples/s "
