@@ -38,6 +38,7 @@ HYPERPARAMETERS: dict[str, tuple[type, Any, str]] = {
     "ema_every": (int, 1, "optimizer steps between updates of that average"),
 }
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio"}
+MIXED_PRECISION = ("no", "fp16", "bf16")
 CUSTOM = "custom"  # the variant of a model built from a config's `model:` alone
 
 
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--binarize", action="store_true", help="dynamic binarisation: each pixel of every batch drawn from Bernoulli(intensity)"
     )
-    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], help="default: accelerate's config")
+    parser.add_argument("--mixed_precision", choices=MIXED_PRECISION, help="default: the config's, else accelerate's config")
     parser.add_argument("--checkpointing_steps", type=int, default=500, help="save the training state every N optimizer steps")
     parser.add_argument("--checkpoints_total_limit", type=int, default=2, help="keep the newest N checkpoints")
     parser.add_argument("--resume_from_checkpoint", help="'latest' or a checkpoint folder")
@@ -87,7 +88,7 @@ def read_config(path: Path) -> dict[str, Any]:
         fail(f"{path}: a config must be a mapping of hyperparameters")
     if "hub_token" in values:
         fail(f"{path}: tokens do not belong in config files; set HF_TOKEN or pass --hub_token")
-    allowed = {"variant": str, "model": dict, "augment": dict, "imports": list, "binarize": bool} | {
+    allowed = {"variant": str, "model": dict, "augment": dict, "imports": list, "binarize": bool, "mixed_precision": str} | {
         name: spec[0] for name, spec in HYPERPARAMETERS.items()
     }
     unknown = sorted(set(values) - set(allowed))
@@ -98,6 +99,8 @@ def read_config(path: Path) -> dict[str, Any]:
         valid = isinstance(value, (int, float) if kind is float else kind) and (kind is bool or not isinstance(value, bool))
         if not valid:
             fail(f"{path}: {name} must be {kind.__name__}, got {value!r}")
+    if values.get("mixed_precision", "no") not in MIXED_PRECISION:
+        fail(f"{path}: mixed_precision is one of {', '.join(MIXED_PRECISION)}, got {values['mixed_precision']!r}")
     augment = values.get("augment", {})
     if set(augment) - set(WARP_KEYS) or not all(isinstance(v, (int, float)) and v >= 0 for v in augment.values()):
         fail(f"{path}: augment takes non-negative numbers for {', '.join(WARP_KEYS)} (random_warp), got {augment}")
@@ -130,6 +133,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.model_overrides = dict(values.get("model", {}))
     args.augment = dict(values.get("augment", {}))
     args.binarize = args.binarize or bool(values.get("binarize", False))
+    args.mixed_precision = args.mixed_precision or values.get("mixed_precision")
     args.imports = list(values.get("imports", []))
     if args.latent_dim is not None:
         args.model_overrides["latent_dim"] = args.latent_dim

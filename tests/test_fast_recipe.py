@@ -1,5 +1,5 @@
 """The `ema` training option: a weight average that equals a hand computation, stands in for the
-weights at the end of a run, and resumes exactly from a checkpoint."""
+weights at the end of a run, and resumes exactly from a checkpoint; and `mixed_precision` in a config (the fast recipe trains in bf16)."""
 
 import shutil
 
@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 
 from autoencoders import AutoEncoder
 from training.loop import WeightAverage
+from training.options import parse_args
 from training.train import main
 
 
@@ -72,3 +73,14 @@ def test_resuming_with_ema_from_a_checkpoint_without_an_average_fails_with_what_
     main(train_argv("simple", tmp_path / "a", "--checkpointing_steps", "8"))
     with pytest.raises(SystemExit, match="holds no weight_average.safetensors"):
         main(train_argv("simple", tmp_path / "a", "--ema", "0.9", "--overwrite_output_dir", "--resume_from_checkpoint", "latest"))
+
+
+def test_a_config_may_set_mixed_precision_and_a_flag_overrides_it(tmp_path):
+    config = tmp_path / "fast.yaml"
+    config.write_text("variant: deep\nmixed_precision: bf16\n")
+    assert parse_args(["--config", str(config)]).mixed_precision == "bf16"
+    assert parse_args(["--config", str(config), "--mixed_precision", "no"]).mixed_precision == "no"
+    assert parse_args(["--variant", "deep"]).mixed_precision is None  # accelerate's own default
+    config.write_text("variant: deep\nmixed_precision: fp8\n")
+    with pytest.raises(SystemExit, match="mixed_precision is one of no, fp16, bf16, got 'fp8'"):
+        parse_args(["--config", str(config)])
