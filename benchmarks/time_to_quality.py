@@ -5,7 +5,8 @@ below 3.00 (Hinton & Salakhutdinov 2006's 30-d deep autoencoder) on this machine
 It runs training/train.py itself (same config, same seed: the weights are exactly those of a plain
 run) and scores the test set after every epoch. Two clocks: `seconds` from the start of this process
 (imports, data loading, validation and these test evaluations included: the one the target counts)
-and `training_seconds` (training and validation only, the test evaluations left out). The run's
+and `training_seconds` (training and validation only, the test evaluations left out); beside them
+`cpu_seconds`, the CPU time of all the process's threads, which a busy machine does not inflate. The run's
 output folder is a normal model folder, so `python benchmarks/time_to_quality.py --output_dir
 demo/weights/deep` also produces the bundled `deep` weights. Each recipe's curve goes into
 benchmarks/results/time_to_quality.json under its `--name`, beside the others already there.
@@ -47,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autoencoders import AutoEncoder  # noqa: E402
-from autoencoders.data import load_images  # noqa: E402
+from autoencoders.data import load_images, pad_images  # noqa: E402
 from autoencoders.evaluate import score_images  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from training.train import main as train  # noqa: E402
@@ -59,7 +60,7 @@ TRAIN_IMAGES = 55_000  # the training split an epoch passes over (MNIST's 60k le
 
 def run(variant: str, config: str | None, data: str, output_dir: Path, extra: list[str]) -> dict[str, object]:
     """Train `variant` with `config` (None: its own), scoring the test set after every epoch."""
-    test_images = load_images(data, "test")[0]
+    test_images = load_images(data, "test", size=None)[0]  # padded to the model's input below, as train.py pads
     curve: list[dict[str, float]] = []
     excluded = 0.0
     start = time.perf_counter()
@@ -68,12 +69,13 @@ def run(variant: str, config: str | None, data: str, output_dir: Path, extra: li
         nonlocal excluded
         clock = time.perf_counter()
         training_seconds = clock - start - excluded
-        error = score_images(model, test_images)["squared_error"].mean().item()
+        error = score_images(model, pad_images(test_images, model.config.input_shape[-1]))["squared_error"].mean().item()
         excluded += time.perf_counter() - clock
         point = {
             "epoch": epoch + 1,
             "seconds": time.perf_counter() - PROCESS_START,
             "training_seconds": training_seconds,
+            "cpu_seconds": time.process_time(),  # all threads since the process started: on a loaded machine, the work done
             "test_squared_error": error,
         }
         curve.append(point)
@@ -98,6 +100,7 @@ def run(variant: str, config: str | None, data: str, output_dir: Path, extra: li
         "variant": variant,
         "config": config or f"training/configs/{variant}.yaml",
         "threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "load_average": os.getloadavg()[1],  # the last 5 minutes' run queue: above the core count, the clocks are inflated
         "epochs_run": len(curve),
         "best_error": min(point["test_squared_error"] for point in curve),
         "epoch": first and first["epoch"],
