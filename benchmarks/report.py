@@ -83,11 +83,26 @@ def speed_section(speed: dict) -> str:
     )
 
 
+TTQ_HEADER = [
+    "recipe",
+    "variant",
+    "config",
+    "reached (from process start)",
+    "training only",
+    "best",
+    "samples/s",
+    "OMP_NUM_THREADS",
+    "load",
+]
+
+
 def time_to_quality_section(ttq: dict) -> str:
     machine = ttq["machine"]
     rows = []
     for name, r in ttq["recipes"].items():
-        reached = f"**{r['seconds']:.0f} s** (epoch {r['epoch']}, {r['reached_error']:.3f})" if r.get("seconds") is not None else "not reached"
+        reached = (
+            f"**{r['seconds']:.0f} s** (epoch {r['epoch']}, {r['reached_error']:.3f})" if r.get("seconds") is not None else "not reached"
+        )
         training = f"{r['training_seconds']:.0f} s" if r.get("training_seconds") is not None else "-"
         rows.append(
             [f"`{name}`", f"`{r['variant']}`", f"`{r['config']}`", reached, training, f"{r['best_error']:.3f} ({r['epochs_run']} epochs)",
@@ -100,7 +115,7 @@ def time_to_quality_section(ttq: dict) -> str:
         "evaluations included: the clock the target counts); *training only*: the same moment without the test evaluations; "
         "*samples/s*: training images per training second; *load*: the machine's 5-minute load average at the end "
         "(above the core count, other processes shared the cores and every clock is inflated).\n\n"
-        + table(["recipe", "variant", "config", "reached (from process start)", "training only", "best", "samples/s", "OMP_NUM_THREADS", "load"], rows)
+        + table(TTQ_HEADER, rows)
         + "\n\nRegenerate one recipe: `python benchmarks/time_to_quality.py --variant deep --config training/configs/deep-fast.yaml "
         "--name deep-fast` (the command of each is in the results file)."
     )
