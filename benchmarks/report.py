@@ -100,13 +100,14 @@ def time_to_quality_section(ttq: dict) -> str:
     machine = ttq["machine"]
     rows = []
     for name, r in ttq["recipes"].items():
-        reached = (
-            f"**{r['seconds']:.0f} s** (epoch {r['epoch']}, {r['reached_error']:.3f})" if r.get("seconds") is not None else "not reached"
-        )
+        if r.get("seconds") is not None:
+            reached = f"**{r['seconds']:.0f} s** (epoch {r['epoch']}, {r['reached_error']:.3f})"
+        else:  # never reached, or a run from before the process-start clock
+            reached = "not reached" if r.get("epoch") is None else f"epoch {r['epoch']} ({r['reached_error']:.3f}), not clocked"
         training = f"{r['training_seconds']:.0f} s" if r.get("training_seconds") is not None else "-"
         rows.append(
             [f"`{name}`", f"`{r['variant']}`", f"`{r['config']}`", reached, training, f"{r['best_error']:.3f} ({r['epochs_run']} epochs)",
-             f"{r['samples_per_s']:,.0f}", str(r["threads"]), f"{r['load_average']:.1f}" if "load_average" in r else "-"]
+             f"{r['samples_per_s']:,.0f}", str(r["threads"]), f"{r['load_average']:.1f}" if r.get("load_average") is not None else "-"]
         )  # fmt: skip
     return (
         f"Time to a test squared error per image below {ttq['target']:.2f} (Hinton & Salakhutdinov 2006's 30-d deep "
