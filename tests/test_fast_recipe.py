@@ -1,10 +1,14 @@
 """The `ema` training option: a weight average that equals a hand computation, stands in for the
 weights at the end of a run, and resumes exactly from a checkpoint; and `mixed_precision` in a config (the fast recipe trains in bf16)."""
 
+import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
+from conftest import REPO
 from safetensors.torch import load_file
 
 from autoencoders import AutoEncoder
@@ -84,3 +88,19 @@ def test_a_config_may_set_mixed_precision_and_a_flag_overrides_it(tmp_path):
     config.write_text("variant: deep\nmixed_precision: fp8\n")
     with pytest.raises(SystemExit, match="mixed_precision is one of no, fp16, bf16, got 'fp8'"):
         parse_args(["--config", str(config)])
+
+
+def test_the_fast_recipe_trains_the_30_d_deep_model_on_unpadded_digits_in_bf16_with_an_average(train_argv, tmp_path, script_env):
+    config = REPO / "training/configs/deep-fast.yaml"
+    args = parse_args(["--config", str(config)])
+    assert (args.variant, args.mixed_precision, args.lr_scheduler) == ("deep", "bf16", "cosine") and args.ema > 0
+    # its own process: accelerate's state, bf16 here, is fixed for a process once set
+    argv = train_argv("deep", tmp_path / "fast", "--config", str(config))
+    result = subprocess.run(
+        [sys.executable, "training/train.py", *argv], cwd=REPO, env=script_env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    model = AutoEncoder.from_pretrained(tmp_path / "fast")
+    assert (model.config.latent_dim, model.config.input_shape, model.config.padding) == (30, [1, 28, 28], [0, 0, 0, 0])
+    card = (tmp_path / "fast/README.md").read_text()
+    assert re.search(r"mixed_precision\W+bf16", card) and re.search(r"ema\W+0.998", card), card[-2000:]
