@@ -147,6 +147,29 @@ def test_binarize_trains_on_binary_draws_of_the_batch_after_the_warp(mnist_train
     assert torch.equal(first, torch.bernoulli(random_warp(images, rotation=10, scale=0.1, elastic=0.05)))
 
 
+def test_binarize_draws_every_batch_afresh_in_the_training_loop(mnist_train):
+    from accelerate import Accelerator
+
+    from training.loop import LossMonitor, build_optimizer, build_scheduler, train_steps
+    from training.options import parse_args
+    from training.train import batch_transform
+
+    accelerator = Accelerator(cpu=True)
+    model = AutoEncoder.from_variant("vae", hidden_dims=[64], latent_dim=8)
+    seen = []
+    model.encoder.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach().clone()))
+    optimizer = build_optimizer(model, 1e-3, 0.0, accelerator.device)
+    scheduler = build_scheduler(optimizer, "constant", 0, 1)
+    images, batches = mnist_train.images[:128], torch.arange(128).repeat(3, 1)  # the same images at three steps
+    binary = batch_transform(parse_args(["--config", str(REPO / "training/configs/vae-binarized.yaml")]))
+    list(train_steps(accelerator, model, optimizer, scheduler, images, batches, LossMonitor(accelerator.device, 0, 1), binary))
+    assert len(seen) == 3 and all(set(batch.unique().tolist()) == {0.0, 1.0} for batch in seen)
+    assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])  # a new draw every step
+    intensity = images.float() / 255
+    assert (seen[0][intensity == 0] == 0).all() and (seen[0][intensity == 1] == 1).all()
+    assert abs(torch.stack(seen).mean() - intensity.mean()).item() < 0.01
+
+
 @pytest.mark.parametrize("started", [False, True])
 def test_subnormals_are_flushed_on_every_thread_when_asked_before_the_thread_pool_starts(started, script_env):
     subnormals = "torch.ones(1 << 20, dtype=torch.int32).view(torch.float32)"  # 1.4e-45 each, split over the threads
@@ -247,10 +270,10 @@ def test_report_to_logs_scalars_and_a_reconstruction_grid(tracker, tmp_path, tra
     assert 0 < values["val/squared_error"] < 784 and values["train/loss"] > 0
 
 
-@pytest.mark.parametrize(("variant", "accumulation"), [("vae", 2), ("denoising", 1)])
-def test_resume_from_a_mid_epoch_checkpoint_equals_the_uninterrupted_run(variant, accumulation, train_argv, tmp_path, capsys):
-    # vae samples its code and denoising corrupts its input: both need the random states restored
-    flags = ["--epochs", "2", "--checkpointing_steps", "3", "--gradient_accumulation_steps", str(accumulation)]
+@pytest.mark.parametrize(("variant", "accumulation", "extra"), [("vae", 2, []), ("denoising", 1, []), ("vae", 2, ["--binarize"])])
+def test_resume_from_a_mid_epoch_checkpoint_equals_the_uninterrupted_run(variant, accumulation, extra, train_argv, tmp_path, capsys):
+    # vae samples its code, denoising corrupts its input and --binarize draws its pixels: all need the random states restored
+    flags = ["--epochs", "2", "--checkpointing_steps", "3", "--gradient_accumulation_steps", str(accumulation), *extra]
     first = main(train_argv(variant, tmp_path / "a", *flags, "--checkpoints_total_limit", "20"))
     steps_per_epoch = TRAIN_SUBSET // (128 * accumulation)
     assert 9 % steps_per_epoch != 0  # checkpoint-9 is in the middle of an epoch
