@@ -17,6 +17,7 @@ from conftest import EVAL_SUBSET, REPO, TRAIN_SUBSET
 from huggingface_hub import ModelCard
 from PIL import Image
 
+import training.loop as loop
 import training.preflight as preflight
 import training.train as train_script
 from autoencoders import VARIANTS, AutoEncoder
@@ -184,6 +185,18 @@ def test_subnormals_are_flushed_on_every_thread_when_asked_before_the_thread_poo
         assert flushed == "False" and int(left) > 0
     else:
         assert flushed == "True" and left == "0"
+
+
+def test_a_run_on_crowded_cores_gets_a_note_and_a_quiet_or_pinned_one_none(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.0, 0.0))
+    assert loop.crowded_cores_note() is None
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.6, 0.0, 0.0))  # another job holds a core
+    assert "load average is 1.6 on 2 cores" in loop.crowded_cores_note() and "OMP_NUM_THREADS=1" in loop.crowded_cores_note()
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user chose: no note
+    assert loop.crowded_cores_note() is None
 
 
 def test_two_processes_train_disjoint_shards_end_with_identical_weights_and_resume_exactly(tmp_path, train_argv, script_env):

@@ -50,6 +50,7 @@ from training.loop import (
     WeightAverage,
     build_optimizer,
     build_scheduler,
+    crowded_cores_note,
     epoch_batches,
     flush_denormals,
     steps_per_epoch,
@@ -433,6 +434,7 @@ def publish(
         **public_hyperparameters(args),
         "model_overrides": args.model_overrides,
         "processes": accelerator.num_processes,
+        "threads_per_process": torch.get_num_threads(),  # results depend on it in the last bits
         "mixed_precision": accelerator.mixed_precision,
         "train_images": len(splits.train),
     }
@@ -455,6 +457,9 @@ def main(argv: list[str] | None = None, on_epoch_end: EpochHook | None = None) -
             file=sys.stderr,
             flush=True,
         )
+    note = crowded_cores_note()
+    if note:
+        print(note, file=sys.stderr, flush=True)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     model = build_model(args)
