@@ -171,6 +171,23 @@ def test_binarize_draws_every_batch_afresh_in_the_training_loop(mnist_train):
     assert abs(torch.stack(seen).mean() - intensity.mean()).item() < 0.01
 
 
+def test_augment_until_warps_the_first_epochs_and_trains_the_last_on_clean_images(train_argv, tmp_path, monkeypatch):
+    from training.loop import train_steps
+
+    transforms = []
+
+    def recording(*args):
+        transforms.append(args[7])  # train_steps' `augment`, once per epoch
+        return train_steps(*args)
+
+    monkeypatch.setattr(train_script, "train_steps", recording)
+    argv = train_argv("deep", tmp_path / "out", "--epochs", "4", "--augment_until", "0.6", "--max_train_samples", "256")
+    main(argv)
+    images = torch.rand(4, 1, 32, 32)
+    assert [transform is None for transform in transforms] == [False, False, False, True]  # ceil(0.6 x 4) warped epochs
+    assert not torch.allclose(transforms[0](images), images, atol=0.05)
+
+
 @pytest.mark.parametrize("started", [False, True])
 def test_subnormals_are_flushed_on_every_thread_when_asked_before_the_thread_pool_starts(started, script_env):
     subnormals = "torch.ones(1 << 20, dtype=torch.int32).view(torch.float32)"  # 1.4e-45 each, split over the threads
@@ -402,6 +419,7 @@ def _write(path, text):
         ("token_in_config", "tokens do not belong in config files"),
         ("unknown_config_key", "unknown config keys \\['dropout'\\]"),
         ("bad_augment", "augment takes non-negative numbers for rotation, scale, elastic"),
+        ("bad_augment_until", "--augment_until is a fraction of the epochs, between 0 and 1, got 1.5"),
         ("missing_checkpoint", "--resume_from_checkpoint: .* is not a complete checkpoint"),
     ],
 )
@@ -439,6 +457,8 @@ def test_bad_setups_fail_before_training_with_what_to_do(case, words, train_argv
         argv[:2] = ["--config", str(_write(tmp_path / "d.yaml", "variant: simple\ndropout: 0.1\n"))]
     elif case == "bad_augment":
         argv[:2] = ["--config", str(_write(tmp_path / "a.yaml", "variant: simple\naugment: {blur: 1}\n"))]
+    elif case == "bad_augment_until":
+        argv += ["--augment_until", "1.5"]
     elif case == "missing_checkpoint":
         argv += ["--resume_from_checkpoint", str(tmp_path / "checkpoint-7")]
 

@@ -34,6 +34,7 @@ HYPERPARAMETERS: dict[str, tuple[type, Any, str]] = {
     "weight_decay": (float, 0.0, "AdamW weight decay (0: Adam)"),
     "seed": (int, 0, "seed of the initialisation, the data order and the noise"),
     "gradient_accumulation_steps": (int, 1, "micro-steps per optimizer step"),
+    "augment_until": (float, 1.0, "fraction of the epochs whose batches `augment:` warps; the last ones train on clean images"),
     "ema": (float, 0.0, "decay of an exponential moving average of the weights, validated and saved instead of the last ones (0: none)"),
     "ema_every": (int, 1, "optimizer steps between updates of that average"),
 }
@@ -144,6 +145,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             fail(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.learning_rate <= 0 or args.lr_warmup_steps < 0 or args.weight_decay < 0:
         fail("--learning_rate must be positive, --lr_warmup_steps and --weight_decay not negative")
+    if not 0 <= args.augment_until <= 1:
+        fail(f"--augment_until is a fraction of the epochs, between 0 and 1, got {args.augment_until}")
     if not 0 <= args.ema < 1:
         fail(f"--ema is the decay of the weight average, at least 0 (none) and below 1, got {args.ema}")
     args.output_dir = (args.output_dir or Path("out") / args.variant).resolve()
@@ -155,7 +158,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def public_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
     """What a card, a tracker and a checkpoint may record about the run: never the token."""
-    unused = {"ema", "ema_every"} if not args.ema else set()  # not recorded when unused: cards stay as they were
+    # not recorded when unused: cards stay as they were
+    unused = ({"ema", "ema_every"} if not args.ema else set()) | ({"augment_until"} if not args.augment else set())
     hyperparameters = {"variant": args.variant, "dataset": args.dataset} | {
         name: getattr(args, name) for name in HYPERPARAMETERS if name not in unused
     }

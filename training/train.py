@@ -120,12 +120,12 @@ class Throughput:
         return self.steps * self.samples_per_step / max(self.seconds, 1e-9)
 
 
-def batch_transform(args: argparse.Namespace) -> Callable[[Tensor], Tensor] | None:
-    """What every training batch (floats in [0, 1]) goes through: the `augment:` warp, then with
-    `--binarize` each pixel drawn on with probability its intensity (dynamic binarisation, the
-    convention of the likelihoods the literature reports on MNIST)."""
+def batch_transform(args: argparse.Namespace, warp: bool = True) -> Callable[[Tensor], Tensor] | None:
+    """What every training batch (floats in [0, 1]) goes through: the `augment:` warp (when `warp`),
+    then with `--binarize` each pixel drawn on with probability its intensity (dynamic binarisation,
+    the convention of the likelihoods the literature reports on MNIST)."""
     steps: list[Callable[[Tensor], Tensor]] = []
-    if args.augment:
+    if args.augment and warp:
         steps.append(functools.partial(random_warp, **args.augment))
     if args.binarize:
         steps.append(torch.bernoulli)
@@ -270,7 +270,9 @@ def train(
 
     images, val = splits.train.to(device), splits.val.to(device)
     labels = given_labels(accelerator.unwrap_model(model), splits.train_labels.to(device))
-    augment = batch_transform(args)
+    # the first `augment_until` of the epochs warp their batches, the rest fit the clean images
+    warped, clean = batch_transform(args), batch_transform(args, warp=False)
+    warp_epochs = math.ceil(args.augment_until * args.epochs)
     throughput = Throughput(args.batch_size * world * accumulation)
     monitor = LossMonitor(device, global_step, accumulation)
     with tqdm(total=total_steps, initial=global_step, disable=not accelerator.is_main_process, unit="step", dynamic_ncols=True) as bar:
@@ -286,6 +288,7 @@ def train(
                     f"first indices {batches[0, :4].tolist()}"
                 )
             throughput.restart()
+            augment = warped if epoch < warp_epochs else clean
             for _ in train_steps(accelerator, model, optimizer, scheduler, images, batches.to(device), monitor, augment, labels):
                 global_step += 1
                 if average is not None:
