@@ -62,7 +62,8 @@ def train_argv(mnist_dir):
         return [
             "--variant", variant, "--dataset", str(mnist_dir), "--output_dir", str(output_dir),
             "--epochs", "1", "--batch_size", "128", "--lr_warmup_steps", "2", "--report_to", "none",
-            "--max_train_samples", str(TRAIN_SUBSET), "--max_eval_samples", str(EVAL_SUBSET), *flags,
+            "--max_train_samples", str(TRAIN_SUBSET), "--max_eval_samples", str(EVAL_SUBSET),
+            "--mixed_precision", "no", *flags,  # one process, one AcceleratorState: deep and conv train in bf16
         ]  # fmt: skip
 
     return build

@@ -84,7 +84,7 @@ def test_a_config_may_set_mixed_precision_and_a_flag_overrides_it(tmp_path):
     config.write_text("variant: deep\nmixed_precision: bf16\n")
     assert parse_args(["--config", str(config)]).mixed_precision == "bf16"
     assert parse_args(["--config", str(config), "--mixed_precision", "no"]).mixed_precision == "no"
-    assert parse_args(["--variant", "deep"]).mixed_precision is None  # accelerate's own default
+    assert parse_args(["--variant", "simple"]).mixed_precision is None  # accelerate's own default
     config.write_text("variant: deep\nmixed_precision: fp8\n")
     with pytest.raises(SystemExit, match="mixed_precision is one of no, fp16, bf16, got 'fp8'"):
         parse_args(["--config", str(config)])

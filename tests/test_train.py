@@ -141,11 +141,12 @@ def test_binarize_trains_on_binary_draws_of_the_batch_after_the_warp(mnist_train
     assert set(drawn.unique().tolist()) == {0.0, 1.0} and drawn.dtype == torch.float32
     assert abs(drawn.mean() - images.mean()).item() < 0.01  # each pixel on with probability its intensity
     assert (drawn[images == 0] == 0).all()
-    warped = batch_transform(parse_args(["--variant", "deep", "--binarize"]))  # deep's config warps its batches
+    deep = parse_args(["--variant", "deep", "--binarize"])  # deep's config warps its batches
+    warped = batch_transform(deep)
     torch.manual_seed(0)
     first = warped(images)
     torch.manual_seed(0)
-    assert torch.equal(first, torch.bernoulli(random_warp(images, rotation=10, scale=0.1, elastic=0.05)))
+    assert deep.augment and torch.equal(first, torch.bernoulli(random_warp(images, **deep.augment)))
 
 
 def test_binarize_draws_every_batch_afresh_in_the_training_loop(mnist_train):
