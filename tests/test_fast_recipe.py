@@ -95,7 +95,9 @@ def test_the_fast_recipe_trains_the_30_d_deep_model_on_unpadded_digits_in_bf16_w
     args = parse_args(["--config", str(config)])
     assert (args.variant, args.mixed_precision, args.lr_scheduler) == ("deep", "bf16", "cosine") and args.ema > 0
     # its own process: accelerate's state, bf16 here, is fixed for a process once set
-    argv = train_argv("deep", tmp_path / "fast", "--config", str(config))
+    argv = train_argv(
+        "deep", tmp_path / "fast", "--config", str(config), "--mixed_precision", args.mixed_precision
+    )  # over train_argv's "no"
     result = subprocess.run(
         [sys.executable, "training/train.py", *argv], cwd=REPO, env=script_env, capture_output=True, text=True, timeout=300
     )
