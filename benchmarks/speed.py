@@ -146,9 +146,7 @@ def run(data: str, seconds: float, names: list[str]) -> dict[str, object]:
     rows = []
     for name in names:
         row = {"model": name, "batch_size": BATCH_SIZE, "parameters": sum(p.numel() for p in build(name).parameters())}
-        kinds = (
-            ("ours", "plain", "pythae", "ceiling", "reference") if is_plain_autoencoder(name) else ("ours", "plain", "ceiling", "reference")
-        )
+        kinds = ("ours", "ours_bf16", "plain", *(["pythae"] if is_plain_autoencoder(name) else []), "ceiling", "reference")
         for kind in kinds:
             row |= in_subprocess(kind, name, data, seconds)
         row["speedup_over_reference"] = row["ours_samples_per_s"] / row["reference_samples_per_s"]
@@ -162,7 +160,7 @@ def run(data: str, seconds: float, names: list[str]) -> dict[str, object]:
             f"({row['fraction_of_ceiling']:.0%})  reference {row['reference_samples_per_s']:7,.0f}/s "
             f"(x{row['speedup_over_reference']:.1f})  plain {row['plain_samples_per_s']:7,.0f}/s (x{row['speedup_over_plain']:.2f})  "
             + (f"pythae {row['pythae_samples_per_s']:7,.0f}/s (x{row['speedup_over_pythae']:.2f})  " if row["speedup_over_pythae"] else "")
-            + f"peak {row['ours_peak_rss_mb']:.0f} MB",
+            + f"bf16 {row['ours_bf16_samples_per_s']:7,.0f}/s (x{row['bf16_speedup']:.2f})  peak {row['ours_peak_rss_mb']:.0f} MB",
             flush=True,
         )
     return {"machine": describe_machine(), "rows": rows}
