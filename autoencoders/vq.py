@@ -227,14 +227,17 @@ class VectorQuantizer(Bottleneck):
     def forward(self, features: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """(the quantised vectors with the straight-through gradient, flattened for the decoder;
         {"commitment": ||z - sg(e)||^2 summed per image, averaged}). In training mode the codebook
-        is updated from this batch first (EMA, restarts); the output uses the entries before the update."""
-        vectors = self.vectors(features)
-        indices = self.nearest(vectors.detach())
-        quantised = self.codebook[indices]
-        commitment = (vectors - quantised.detach()).square().flatten(1).sum(dim=1).mean()
-        if self.training and torch.is_grad_enabled():
-            self.update_codebook(vectors.detach().reshape(-1, self.embedding_dim), indices.flatten())
-        straight_through = vectors + (quantised - vectors).detach()
+        is updated from this batch first (EMA, restarts); the output uses the entries before the update.
+        Under autocast (`--mixed_precision bf16`) it still runs in float32: the nearest entry and the
+        EMA sums need the precision, and the codebook is a float32 buffer."""
+        with torch.autocast(features.device.type, enabled=False):
+            vectors = self.vectors(features.float())
+            indices = self.nearest(vectors.detach())
+            quantised = self.codebook[indices]
+            commitment = (vectors - quantised.detach()).square().flatten(1).sum(dim=1).mean()
+            if self.training and torch.is_grad_enabled():
+                self.update_codebook(vectors.detach().reshape(-1, self.embedding_dim), indices.flatten())
+            straight_through = vectors + (quantised - vectors).detach()
         return straight_through.permute(0, 3, 1, 2).flatten(1), {"commitment": commitment}
 
     @torch.no_grad()

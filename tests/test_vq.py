@@ -48,6 +48,17 @@ def test_the_straight_through_gradient_reaches_the_encoder(mnist_test):
     assert set(model(images).terms) == {"commitment"} and model.bottleneck.loss_weights == {"commitment": 0.25}
 
 
+def test_a_training_step_under_bf16_autocast_quantises_and_updates_in_float32(mnist_test):
+    model = small_vq(dead_threshold=1e9).train()  # every entry dead: the restart path runs too
+    images = as_float(mnist_test.images[:32])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output = model(images)
+        assert model.encoder(images).dtype == torch.bfloat16  # the encoder does run in bf16
+    output.loss.backward()
+    assert model.bottleneck.codebook.dtype == torch.float32 and torch.isfinite(model.bottleneck.codebook).all()
+    assert model.encoder[0].weight.grad is not None and torch.isfinite(output.loss)
+
+
 def test_an_ema_codebook_update_equals_the_hand_computation():
     vq = quantizer([[0.0, 0.0], [10.0, 10.0]], decay=0.5, epsilon=1e-5, dead_threshold=0.0)
     features = torch.tensor([[1.0, 1.0], [2.0, 0.0], [9.0, 9.0]])  # three images of one cell: entries 0, 0, 1
