@@ -263,6 +263,7 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, mni
             "--variant", "deep", "--dataset", str(mnist_dir), "--output_dir", str(out), "--epochs", "2",
             "--batch_size", "32", "--max_train_samples", "2048", "--max_eval_samples", "500", "--report_to", "none",
             "--lr_warmup_steps", "10", "--checkpointing_steps", "20", *extra,
+            "--mixed_precision", "no",  # as conftest's train_argv: one AcceleratorState per test process, deep.yaml asks bf16
         ]  # fmt: skip
 
     uninterrupted = main(argv(tmp_path / "reference"))
