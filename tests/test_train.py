@@ -104,24 +104,35 @@ def test_every_preset_trains_into_a_hub_folder_whose_card_matches_a_reevaluation
     assert metrics["squared_error"] < 0.9 * untrained, (metrics["squared_error"], untrained)
 
 
-def test_the_loop_trains_on_warped_batches_when_the_config_asks(mnist_train):
-    from functools import partial
-
+def encoder_inputs_of_train_steps(
+    variant: str, images: torch.Tensor, batches: torch.Tensor, augment, seed: int | None = None
+) -> list[torch.Tensor]:
+    """The batches a small `variant` model's encoder sees when `train_steps` trains it on `batches`
+    of `images` through `augment` (torch seeded with `seed` right before the steps, when given)."""
     from accelerate import Accelerator
 
-    from autoencoders.augment import random_warp
     from training.loop import LossMonitor, build_optimizer, build_scheduler, train_steps
 
     accelerator = Accelerator(cpu=True)
-    model = AutoEncoder.from_variant("deep", hidden_dims=[64], latent_dim=8)
+    model = AutoEncoder.from_variant(variant, hidden_dims=[64], latent_dim=8)
     seen = []
     model.encoder.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach().clone()))
     optimizer = build_optimizer(model, 1e-3, 0.0, accelerator.device)
     scheduler = build_scheduler(optimizer, "constant", 0, 1)
+    if seed is not None:
+        torch.manual_seed(seed)
+    list(train_steps(accelerator, model, optimizer, scheduler, images, batches, LossMonitor(accelerator.device, 0, 1), augment))
+    return seen
+
+
+def test_the_loop_trains_on_warped_batches_when_the_config_asks(mnist_train):
+    from functools import partial
+
+    from autoencoders.augment import random_warp
+
     images, batches = mnist_train[0][:256], torch.arange(256).view(2, 128)
     warp = partial(random_warp, rotation=10, scale=0.1, elastic=0.05)
-    torch.manual_seed(3)
-    list(train_steps(accelerator, model, optimizer, scheduler, images, batches, LossMonitor(accelerator.device, 0, 1), warp))
+    seen = encoder_inputs_of_train_steps("deep", images, batches, warp, seed=3)
     torch.manual_seed(3)
     expected = warp(images[:128].float() / 255)
     assert torch.allclose(seen[0], expected, atol=1e-6)
@@ -150,21 +161,12 @@ def test_binarize_trains_on_binary_draws_of_the_batch_after_the_warp(mnist_train
 
 
 def test_binarize_draws_every_batch_afresh_in_the_training_loop(mnist_train):
-    from accelerate import Accelerator
-
-    from training.loop import LossMonitor, build_optimizer, build_scheduler, train_steps
     from training.options import parse_args
     from training.train import batch_transform
 
-    accelerator = Accelerator(cpu=True)
-    model = AutoEncoder.from_variant("vae", hidden_dims=[64], latent_dim=8)
-    seen = []
-    model.encoder.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach().clone()))
-    optimizer = build_optimizer(model, 1e-3, 0.0, accelerator.device)
-    scheduler = build_scheduler(optimizer, "constant", 0, 1)
     images, batches = mnist_train.images[:128], torch.arange(128).repeat(3, 1)  # the same images at three steps
     binary = batch_transform(parse_args(["--config", str(REPO / "training/configs/vae-binarized.yaml")]))
-    list(train_steps(accelerator, model, optimizer, scheduler, images, batches, LossMonitor(accelerator.device, 0, 1), binary))
+    seen = encoder_inputs_of_train_steps("vae", images, batches, binary)
     assert len(seen) == 3 and all(set(batch.unique().tolist()) == {0.0, 1.0} for batch in seen)
     assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])  # a new draw every step
     intensity = images.float() / 255
