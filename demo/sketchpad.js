@@ -25,11 +25,16 @@
     });
 
     // The Clear buttons: empty each sketchpad through its own trash icon, which resets its canvas every
-    // time (setting the value to None from Python works only once: a second None is no change).
-    window.clearSketchpads = (ids) => {
+    // time (setting the value to None from Python works only once: a second None is no change). Counts
+    // the Clears of each button under `key` and returns the count, which the tab's live events read
+    // with their other inputs (see AS_SHOWN in ui.py).
+    window.sketchpadClears = {};
+    window.clearSketchpads = (key, ids) => {
         for (const id of ids) {
             const pad = document.getElementById(id);
             if (pad) trash(pad)?.click();
         }
+        window.sketchpadClears[key] = (window.sketchpadClears[key] ?? 0) + 1;
+        return window.sketchpadClears[key];
     };
 }

@@ -42,14 +42,22 @@ CANVAS = 280  # sketchpad pixels: 10x MNIST's 28, small enough to upload on ever
 GALLERY_SCALE = 8  # gallery digits go onto the sketchpad 8x enlarged, black on white like a drawing
 POOL = {"concurrency_id": "models", "concurrency_limit": WORKERS}  # every model event shares the workers
 LIVE = {"trigger_mode": "always_last", "show_progress": "hidden", **POOL}  # only the latest pending call runs
-# Frontend js for live events with sliders: send each slider's position as its range input shows it
-# when the call leaves. Under load, Gradio 6.31's frontend hands an event the position of a key press
-# or drag step several steps old, and may send such old positions after the newest one, so the view
-# would settle on a position the slider no longer shows.
-SLIDERS_AS_SHOWN = """(...values) => %s.map((id, i) => {
-    const range = id && document.querySelector(`#${id} input[type=range]`);
-    return range ? Number(range.value) : values[i];
-})"""
+# Frontend js for live events: send what the page shows when the call leaves, not what Gradio 6.31's
+# frontend read when the event fired. It reads a sketchpad slowly (tens to hundreds of ms per read,
+# one after another), so six quick slider steps leave up to 0.7 s later and after the events that
+# fired after them, each with the values of its moment:
+# - each slider's position as its range input shows it (else the view could settle on an old one);
+# - a sketchpad as blank if its tab's Clear was pressed since the values were read (the count of
+#   Clears read with them, the last value, is behind the page's; else the old digit came back).
+AS_SHOWN = """(...values) => {
+    const [inputs, clear] = %s;
+    const stale = clear !== null && values.at(-1) !== (window.sketchpadClears?.[clear] ?? 0);
+    return inputs.map((kind, i) => {
+        const range = kind && kind !== "pad" && document.querySelector(`#${kind} input[type=range]`);
+        if (range) return Number(range.value);
+        return kind === "pad" && stale ? {background: null, layers: [], composite: null} : values[i];
+    }).concat(values.slice(inputs.length));
+}"""
 SKETCHPAD_JS = (Path(__file__).parent / "sketchpad.js").read_text(encoding="utf-8")
 CSS = """
 .pixels img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
@@ -99,15 +107,33 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def live_event(fn: Callable[..., Any], inputs: list[gr.Component], outputs: list[gr.Component]) -> dict[str, Any]:
-    """The arguments of an event that follows the user's input live (`LIVE`); where `inputs` hold
-    sliders, with `SLIDERS_AS_SHOWN` reading their positions from the page (each needs an elem_id)."""
+def live(
+    triggers: list[Any],
+    fn: Callable[..., Any],
+    inputs: list[gr.Component],
+    outputs: list[gr.Component],
+    api_name: str,
+    clears: gr.Number | None = None,
+) -> None:
+    """`fn` following the visitor's input live (`LIVE`): one event for all `triggers`, so one call at
+    a time and a trigger meanwhile reruns it on the inputs as they are then; `AS_SHOWN` sends the
+    sliders as shown (each needs an elem_id) and, given the tab's `clears` (`clear_button`), its
+    sketchpads as blank when read before a Clear. The API endpoint `api_name` is `fn` on `inputs`
+    alone, behind a button the page never shows: the count of Clears is the page's bookkeeping."""
     unnamed = [block.label for block in inputs if isinstance(block, gr.Slider) and not block.elem_id]
     if unnamed:
         raise ValueError(f"every slider of a live event needs an elem_id: {unnamed}")
-    ids = [block.elem_id if isinstance(block, gr.Slider) else None for block in inputs]
-    js = SLIDERS_AS_SHOWN % json.dumps(ids) if any(ids) else None
-    return {"fn": fn, "inputs": inputs, "outputs": outputs, "js": js, **LIVE}
+    gr.Button(visible=False).click(fn, inputs, outputs, api_name=api_name, **POOL)
+    kinds = [block.elem_id if isinstance(block, gr.Slider) else "pad" if isinstance(block, gr.Sketchpad) else None for block in inputs]
+    js = AS_SHOWN % json.dumps([kinds, clears and clears.elem_id]) if any(kinds) else None
+    if clears is None:
+        gr.on(triggers, fn, inputs, outputs, js=js, api_visibility="private", **LIVE)
+        return
+
+    def uncounted(*values: Any) -> Any:  # not functools.wraps: Gradio would check the count against fn's signature
+        return fn(*values[:-1])
+
+    gr.on(triggers, uncounted, [*inputs, clears], outputs, js=js, api_visibility="private", **LIVE)
 
 
 def sketch_of(digit: np.ndarray) -> dict[str, Any]:
@@ -156,13 +182,15 @@ def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
     return pad
 
 
-def clear_button(pads: list[gr.Sketchpad], elem_id: str) -> gr.Button:
+def clear_button(pads: list[gr.Sketchpad], elem_id: str) -> tuple[gr.Button, gr.Number]:
     """A Clear button that empties `pads` through their own trash icons (see `SKETCHPAD_JS`), which
-    works every time; each pad's .change then resets the tab's outputs."""
+    works every time; each pad's .change then resets the tab's outputs. Also returns the count of its
+    clicks, hidden, for the tab's `live` events."""
     button = gr.Button("Clear", elem_id=elem_id)
-    ids = json.dumps([pad.elem_id for pad in pads])
-    button.click(None, js=f"() => window.clearSketchpads({ids})", api_visibility="private")
-    return button
+    clears = gr.Number(0, visible=False, elem_id=f"{elem_id}-count")
+    js = f"() => window.clearSketchpads({json.dumps(clears.elem_id)}, {json.dumps([pad.elem_id for pad in pads])})"
+    button.click(None, None, clears, js=js, api_visibility="private")
+    return button, clears
 
 
 def written_once(image: gr.Image) -> gr.Image:
@@ -252,16 +280,20 @@ def with_axis_parameters(fn: Callable[..., Any]) -> Callable[..., Any]:
     return positional
 
 
-def pick_into(picker: gr.Gallery, gallery: Digits, sketch: gr.Sketchpad, args: dict[str, Any]) -> None:
-    """A click on a gallery digit puts it on the sketchpad, then runs the tab's event `args`
-    (setting the sketchpad from Python does not fire its .change)."""
+def picks(picker: gr.Gallery, gallery: Digits, sketch: gr.Sketchpad) -> Any:
+    """A click on a gallery digit puts it on the sketchpad. Returns the trigger that fires once it is
+    there, for the tab's `live` event: setting the sketchpad from Python does not fire its .change,
+    so the pick also counts itself in a hidden Number, whose .change does. (Not a State: a State
+    keeps a heartbeat connection open for as long as the page is.)"""
+    count = gr.Number(0, visible=False)
 
     @friendly
-    def pick(evt: gr.SelectData) -> dict[str, Any]:
+    def pick(picked: int, evt: gr.SelectData) -> tuple[dict[str, Any], int]:
         """The gallery digit clicked, as a sketch."""
-        return sketch_of(gallery.images[int(evt.index)])
+        return sketch_of(gallery.images[int(evt.index)]), picked + 1
 
-    picker.select(pick, None, sketch, api_visibility="private").then(api_visibility="private", **args)
+    picker.select(pick, count, [sketch, count], api_visibility="private")
+    return count.change
 
 
 def reconstruct_tab(endpoints: Endpoints) -> None:
@@ -270,7 +302,7 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
             sketch = sketchpad("Draw a digit", elem_id="reconstruct-sketch")
             variant = variant_radio(endpoints.variants, "deep", [ALL], elem_id="reconstruct-variant")
             digit = label_picker(elem_id="reconstruct-digit")
-            clear_button([sketch], elem_id="reconstruct-clear")
+            clears = clear_button([sketch], elem_id="reconstruct-clear")[1]
         with gr.Column(scale=1):
             with gr.Row():
                 seen = digit_image("What the model sees (32x32)", elem_id="reconstruct-seen")
@@ -290,21 +322,16 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
                 elem_id="reconstruct-code",
             )
             details = gr.Markdown(RECONSTRUCT_HINT, label="Errors", elem_id="reconstruct-details")
-    args = live_event(friendly(endpoints.reconstruct), [sketch, variant, digit], [seen, output, code, details])
-    sketch.change(api_name="reconstruct", **args)
     # A photo dropped on an untouched pad fires .change before the pad holds it, then only .upload.
-    # (Only here: on the tabs whose gallery sets the pad from Python, .upload fired too and the extra
-    # answers raced the Clear in the browser test.)
-    sketch.upload(api_visibility="private", **args)
-    variant.input(api_visibility="private", **args)
-    digit.input(api_visibility="private", **args)
+    triggers = [sketch.change, sketch.upload, variant.input, digit.input]
+    live(triggers, friendly(endpoints.reconstruct), [sketch, variant, digit], [seen, output, code, details], "reconstruct", clears)
 
 
 def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit, or pick one below", elem_id="denoise-sketch")
-            clear_button([sketch], elem_id="denoise-clear")
+            clears = clear_button([sketch], elem_id="denoise-clear")[1]
             picker = digit_gallery(gallery, elem_id="denoise-gallery")
         with gr.Column(scale=1):
             corruption = gr.Radio(list(CORRUPTIONS), value="masking", label="Corruption")
@@ -314,12 +341,8 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
                     digit_image(label, elem_id=f"denoise-{i}") for i, label in enumerate(("Clean", "Noisy", "Denoising AE", "Deep AE"))
                 ]
             details = gr.Markdown(DENOISE_HINT, label="PSNR", elem_id="denoise-details")
-    args = live_event(friendly(endpoints.denoise), [sketch, corruption, level], [*images, details])
-    sketch.change(api_name="denoise", **args)
-    level.input(api_visibility="private", **args)
-    corruption.input(api_visibility="private", **args)
-
-    pick_into(picker, gallery, sketch, args)
+    triggers = [sketch.change, level.input, corruption.input, picks(picker, gallery, sketch)]
+    live(triggers, friendly(endpoints.denoise), [sketch, corruption, level], [*images, details], "denoise", clears)
 
 
 def generate_tab(endpoints: Endpoints) -> None:
@@ -344,11 +367,8 @@ def generate_tab(endpoints: Endpoints) -> None:
             more = gr.Button("New samples")
             sweeps = digit_image("Latent traversals (variational models)", height=300, value=start_traversals, elem_id="traversals")
             sweeps_caption = gr.Markdown(traversals_caption, label="Traversals", elem_id="traversals-caption")
-    args = live_event(with_axis_parameters(friendly(endpoints.generate)), [variant, *axes, digit], [image, details])
-    variant.input(api_name="generate", **args)
-    digit.input(api_visibility="private", **args)
-    for axis in axes:
-        axis.input(api_visibility="private", **args)
+    triggers = [variant.input, digit.input, *(axis.input for axis in axes)]
+    live(triggers, with_axis_parameters(friendly(endpoints.generate)), [variant, *axes, digit], [image, details], "generate")
 
     @friendly
     def random_sample(variant: str, digit: str | None = None) -> list[Any]:
@@ -377,12 +397,9 @@ def generate_tab(endpoints: Endpoints) -> None:
 
     random_button.click(random_sample, [variant, digit], [*axes, image, details], api_name="random_sample", **POOL)
     reset_button.click(reset, [variant, digit], [*axes, image, details], api_visibility="private", **POOL)
-    more.click(sample_grid, [variant, digit], grid, api_name="sample_grid", **POOL)
-    variant.input(sample_grid, [variant, digit], grid, api_visibility="private", **POOL)
-    digit.input(sample_grid, [variant, digit], grid, api_visibility="private", **POOL)
+    gr.on([more.click, variant.input, digit.input], sample_grid, [variant, digit], grid, api_name="sample_grid", **POOL)
     variant.input(show_digit, variant, digit, api_visibility="private")
-    variant.input(traversal_grid, [variant, digit], [sweeps, sweeps_caption], api_name="traversals", **POOL)
-    digit.input(traversal_grid, [variant, digit], [sweeps, sweeps_caption], api_visibility="private", **POOL)
+    gr.on([variant.input, digit.input], traversal_grid, [variant, digit], [sweeps, sweeps_caption], api_name="traversals", **POOL)
 
 
 def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
@@ -391,7 +408,7 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
             with gr.Row():
                 sketch_a = sketchpad("Digit A", elem_id="sketch-a")
                 sketch_b = sketchpad("Digit B", elem_id="sketch-b")
-            clear = clear_button([sketch_a, sketch_b], elem_id="interpolate-clear")
+            clear, clears = clear_button([sketch_a, sketch_b], elem_id="interpolate-clear")
             target = gr.Radio(["A", "B"], value="A", label="A click on a gallery digit fills", elem_id="interpolate-target")
             clear.click(None, None, target, js="() => 'A'", api_visibility="private")  # the next pick fills A again
             picker = digit_gallery(gallery, elem_id="interpolate-gallery")
@@ -401,20 +418,17 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
             steps = gr.Slider(2, 16, value=8, step=1, label="Steps", elem_id="steps")
             strip = digit_image("From A to B", elem_id="interpolation")
             details = gr.Markdown(INTERPOLATE_HINT, label="Caption", elem_id="interpolate-details")
-    args = live_event(friendly(endpoints.interpolate), [sketch_a, sketch_b, variant, steps, digit], [strip, details])
-    sketch_a.change(api_name="interpolate", **args)
-    sketch_b.change(api_visibility="private", **args)
-    variant.input(api_visibility="private", **args)
-    digit.input(api_visibility="private", **args)
-    steps.input(api_visibility="private", **args)
 
     @friendly
     def fill(which: str, evt: gr.SelectData) -> tuple[Any, Any, str]:
-        """Put the clicked gallery digit into A or B, then aim the next click at the other."""
+        """Put the clicked gallery digit into A or B, then aim the next click at the other (whose
+        change, from Python, is what fires the strip's event)."""
         sketch = sketch_of(gallery.images[int(evt.index)])
         return (sketch, gr.skip(), "B") if which == "A" else (gr.skip(), sketch, "A")
 
-    picker.select(fill, target, [sketch_a, sketch_b, target], api_visibility="private").then(api_visibility="private", **args)
+    picker.select(fill, target, [sketch_a, sketch_b, target], api_visibility="private")
+    triggers = [sketch_a.change, sketch_b.change, variant.input, digit.input, steps.input, target.change]
+    live(triggers, friendly(endpoints.interpolate), [sketch_a, sketch_b, variant, steps, digit], [strip, details], "interpolate", clears)
 
 
 def latent_map_tab(endpoints: Endpoints) -> None:
@@ -430,10 +444,7 @@ def latent_map_tab(endpoints: Endpoints) -> None:
             y = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="y (SD along the 2nd axis)", elem_id="map-y")
             digit = digit_image("Decoded at the ring", height=200, value=start_digit, elem_id="map-digit")
             details = gr.Markdown(start_caption, label="Caption")
-    args = live_event(friendly(endpoints.latent_map), [variant, x, y], [atlas, digit, details])
-    variant.input(api_name="latent_map", **args)
-    for slider in (x, y):
-        slider.input(api_visibility="private", **args)
+    live([variant.input, x.input, y.input], friendly(endpoints.latent_map), [variant, x, y], [atlas, digit, details], "latent_map")
 
     @friendly
     def choose(variant: str, evt: gr.SelectData) -> list[Any]:
@@ -450,7 +461,7 @@ def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit, or pick one below", elem_id="features-sketch")
-            clear_button([sketch], elem_id="features-clear")
+            clears = clear_button([sketch], elem_id="features-clear")[1]
             picker = digit_gallery(gallery, elem_id="features-gallery")
         with gr.Column(scale=1):
             variant = variant_radio(endpoints.variants, "deep", elem_id="features-variant")
@@ -463,14 +474,15 @@ def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
                 f"The {TOP_DIGITS} bundled test digits that activate it most", height=200, value=top_grid, elem_id="features-top"
             )
             top_details = gr.Markdown(top_caption, elem_id="features-top-caption")
-    args = live_event(friendly(endpoints.features), [sketch, variant], [grid, details])
-    sketch.change(api_name="features", **args)
-    variant.input(api_visibility="private", **args)
-    pick_into(picker, gallery, sketch, args)
-    top_args = live_event(friendly(endpoints.top_digits), [variant, unit], [top, top_details])
-    unit.input(api_name="top_digits", **top_args)
-    unit.submit(api_visibility="private", **top_args)
-    variant.input(api_visibility="private", **top_args)
+    live(
+        [sketch.change, variant.input, picks(picker, gallery, sketch)],
+        friendly(endpoints.features),
+        [sketch, variant],
+        [grid, details],
+        "features",
+        clears,
+    )
+    live([unit.input, unit.submit, variant.input], friendly(endpoints.top_digits), [variant, unit], [top, top_details], "top_digits")
 
 
 def cache_lifetime() -> tuple[int, int]:

@@ -244,7 +244,13 @@ def test_noise_slider_updates_the_denoising_live(space, page):
     assert slider.input_value() == "0.5"
     # An event handed a stale position (as Gradio's frontend does under load) sends the one shown.
     js = next(fn.js for fn in space.fns.values() if fn.js and "noise-level" in fn.js)
-    assert page.evaluate(f"({js})(null, 'masking', 0.3)") == [None, "masking", 0.5]
+    clears = page.evaluate("() => window.sketchpadClears['denoise-clear-count'] ?? 0")
+    assert page.evaluate(f"({js})('a digit', 'masking', 0.3, {clears})") == ["a digit", "masking", 0.5, clears]
+    # read before a Clear that has happened since: the pad goes as blank as the Clear left it
+    blank = {"background": None, "layers": [], "composite": None}
+    page.evaluate("() => { window.sketchpadClears['denoise-clear-count'] = (window.sketchpadClears['denoise-clear-count'] ?? 0) + 1; }")
+    assert page.evaluate(f"({js})('a digit', 'masking', 0.3, {clears})") == [blank, "masking", 0.5, clears]
+    page.evaluate("() => { window.sketchpadClears['denoise-clear-count'] -= 1; }")
     page.get_by_text("level 0.50").wait_for()  # the last position is always computed, however fast the keys
     noisy_after = image_src(page, "denoise-1")
     before, after = fetch(page, noisy_before), fetch(page, noisy_after)
@@ -253,11 +259,12 @@ def test_noise_slider_updates_the_denoising_live(space, page):
 
 
 def test_denoise_clear_works_every_time(page):
+    """Clear between drawings and gallery picks, pressed while the noise slider's events are still
+    in flight (and, first, while the test before's may be): their late answers must not bring the
+    old digit back, as they did when each trigger's last answer won."""
     open_tab(page, "Denoise")
-    # Let the slider events of the test before finish: each trigger has its own queue, so a slider
-    # event still pending could answer after the Clear and bring the old digit back (a known race).
-    page.wait_for_load_state("networkidle")
     outputs = [f"denoise-{i}" for i in range(4)]
+    slider = page.locator("#noise-level input[type=range]")
     for fill in ("clear first", ONE_LEFT, "Thumbnail 4 of 30", ZERO, "Thumbnail 22 of 30"):
         if isinstance(fill, list):
             draw(page, "denoise-sketch", fill)
@@ -269,8 +276,13 @@ def test_denoise_clear_works_every_time(page):
                 assert looks_like(clean, "1" if fill is ONE_LEFT else "0"), ascii_art(clean)
             for elem_id in outputs[1:]:
                 wait_for_new_image(page, elem_id)
+            for key in ("ArrowRight", "ArrowLeft") * 3:
+                slider.press(key)  # six slider events, the last still running as Clear is pressed
         clear(page, "denoise", outputs)
         page.locator("#denoise-details").get_by_text("pick one below").wait_for()
+        page.wait_for_timeout(1000)  # time for a late answer to arrive, if one were still coming
+        for elem_id in outputs:
+            assert page.locator(f"#{elem_id} img").count() == 0, f"{elem_id} shows an image again after Clear"
 
 
 def test_random_sample_button_draws_a_new_digit(page):

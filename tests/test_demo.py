@@ -213,20 +213,27 @@ def test_api_names_are_stable(client):
     assert [p["parameter_name"] for p in named["/generate"]["parameters"]] == ["variant"] + [f"axis_{i}" for i in range(1, 9)] + ["digit"]
 
 
-def test_live_events_read_their_sliders_from_the_page(space):
+def test_live_events_send_what_the_page_shows(space):
+    """One live event per set of outputs, whose js sends the sliders as shown and, on the tabs with a
+    Clear, that Clear's count, by which it blanks sketchpads read before a Clear (run in
+    test_browser.py)."""
     import gradio as gr
 
-    from demo.ui import live_event
+    from demo.ui import live
 
-    sliders = {block._id: block.elem_id for block in space.blocks.values() if isinstance(block, gr.Slider)}
-    live = [fn for fn in space.fns.values() if fn.trigger_mode == "always_last"]
-    fed_by_sliders = [fn for fn in live if any(block._id in sliders for block in fn.inputs)]
-    assert len(fed_by_sliders) == 23  # every live event of denoise (4), generate (10), interpolate (6), latent map (3)
-    for fn in fed_by_sliders:
-        assert fn.js and all(f'"{sliders[block._id]}"' in fn.js for block in fn.inputs if block._id in sliders)
-    assert not any(fn.js for fn in live if fn not in fed_by_sliders)
+    live_fns = [fn for fn in space.fns.values() if fn.trigger_mode == "always_last"]
+    # reconstruct, denoise, generate, interpolate, latent map, features, top digits
+    assert len(live_fns) == 7 and all(fn.api_visibility == "private" for fn in live_fns)
+    for fn in live_fns:
+        sliders = [block.elem_id for block in fn.inputs if isinstance(block, gr.Slider)]
+        pads = [block for block in fn.inputs if isinstance(block, gr.Sketchpad)]
+        assert bool(fn.js) == bool(sliders or pads)
+        assert all(f'"{elem_id}"' in fn.js for elem_id in sliders)
+        if pads:
+            count = fn.inputs[-1]  # the tab's Clear count, read with the pads
+            assert isinstance(count, gr.Number) and count.elem_id.endswith("-clear-count") and f'"{count.elem_id}"' in fn.js
     with pytest.raises(ValueError, match="elem_id"):
-        live_event(print, [gr.Slider()], [])
+        live([], print, [gr.Slider()], [], "nameless")
 
 
 def test_reconstructions_of_real_digits_are_close(client, sketches, test_digits):
