@@ -118,7 +118,8 @@ def live(
     """`fn` following the visitor's input live (`LIVE`): one event for all `triggers`, so one call at
     a time and a trigger meanwhile reruns it on the inputs as they are then; `AS_SHOWN` sends the
     sliders as shown (each needs an elem_id) and, given the tab's `clears` (`clear_button`), its
-    sketchpads as blank when read before a Clear. The API endpoint `api_name` is `fn` on `inputs`
+    sketchpads as blank when read before a Clear. (A photo dropped on an untouched sketchpad fires
+    its .change before the pad holds it, then only .upload: list both.) The API endpoint `api_name` is `fn` on `inputs`
     alone, behind a button the page never shows: the count of Clears is the page's bookkeeping."""
     unnamed = [block.label for block in inputs if isinstance(block, gr.Slider) and not block.elem_id]
     if unnamed:
@@ -322,7 +323,6 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
                 elem_id="reconstruct-code",
             )
             details = gr.Markdown(RECONSTRUCT_HINT, label="Errors", elem_id="reconstruct-details")
-    # A photo dropped on an untouched pad fires .change before the pad holds it, then only .upload.
     triggers = [sketch.change, sketch.upload, variant.input, digit.input]
     live(triggers, friendly(endpoints.reconstruct), [sketch, variant, digit], [seen, output, code, details], "reconstruct", clears)
 
@@ -341,7 +341,7 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
                     digit_image(label, elem_id=f"denoise-{i}") for i, label in enumerate(("Clean", "Noisy", "Denoising AE", "Deep AE"))
                 ]
             details = gr.Markdown(DENOISE_HINT, label="PSNR", elem_id="denoise-details")
-    triggers = [sketch.change, level.input, corruption.input, picks(picker, gallery, sketch)]
+    triggers = [sketch.change, sketch.upload, level.input, corruption.input, picks(picker, gallery, sketch)]
     live(triggers, friendly(endpoints.denoise), [sketch, corruption, level], [*images, details], "denoise", clears)
 
 
@@ -427,7 +427,7 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
         return (sketch, gr.skip(), "B") if which == "A" else (gr.skip(), sketch, "A")
 
     picker.select(fill, target, [sketch_a, sketch_b, target], api_visibility="private")
-    triggers = [sketch_a.change, sketch_b.change, variant.input, digit.input, steps.input, target.change]
+    triggers = [sketch_a.change, sketch_a.upload, sketch_b.change, sketch_b.upload, variant.input, digit.input, steps.input, target.change]
     live(triggers, friendly(endpoints.interpolate), [sketch_a, sketch_b, variant, steps, digit], [strip, details], "interpolate", clears)
 
 
@@ -475,7 +475,7 @@ def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
             )
             top_details = gr.Markdown(top_caption, elem_id="features-top-caption")
     live(
-        [sketch.change, variant.input, picks(picker, gallery, sketch)],
+        [sketch.change, sketch.upload, variant.input, picks(picker, gallery, sketch)],
         friendly(endpoints.features),
         [sketch, variant],
         [grid, details],

@@ -233,6 +233,46 @@ def test_an_uploaded_photo_is_read_as_its_digit_and_clear_removes_it(page, mnist
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
 
 
+def test_a_photo_is_read_on_every_tab_with_a_sketchpad(page, mnist_test, tmp_path):
+    """Denoise, Interpolate and Features read a photo set on their sketchpads (once, they did nothing:
+    only Reconstruct listened to .upload), and their Clear removes it."""
+    import torch
+
+    images, labels, _ = mnist_test
+    photo = next(iter(make_photos(images[5001:5002, 0, 2:30, 2:30].numpy(), labels[5001:5002].numpy(), 1)))
+    path = tmp_path / f"photo-{photo.label}.jpg"
+    path.write_bytes(photo.jpeg)
+    expected = torch.from_numpy(digit_from_sketch(photo.image()))[None, None]
+
+    def as_the_api_reads_it(digit: np.ndarray) -> bool:
+        return squared_error_per_image(torch.from_numpy(digit / 255.0).float()[None, None], expected).item() < 2.0
+
+    open_tab(page, "Denoise")
+    clear(page, "denoise", [f"denoise-{i}" for i in range(4)])
+    page.locator("#denoise-sketch input[type=file]").set_input_files(path)
+    assert settles_on(page, "denoise-0", as_the_api_reads_it)  # the clean digit: the photo as the models see it
+    clear(page, "denoise", [f"denoise-{i}" for i in range(4)])
+
+    open_tab(page, "Interpolate")
+    page.locator("#interpolate-clear").click()
+    wait_for_no_image(page, "interpolation")
+    page.locator("#sketch-a input[type=file]").set_input_files(path)
+    page.locator("#sketch-b input[type=file]").set_input_files(path)
+    strip = fetch(page, wait_for_new_image(page, "interpolation"))
+    assert strip.shape[0] == 36  # a photo to itself: one row of digits
+    page.locator("#interpolate-clear").click()
+    wait_for_no_image(page, "interpolation")
+
+    open_tab(page, "Features")
+    caption = page.locator("#features-caption")
+    page.locator("#features-clear").click()
+    caption.get_by_text("in their own order").wait_for()
+    page.locator("#features-sketch input[type=file]").set_input_files(path)
+    caption.get_by_text("this digit excites most first").wait_for()
+    page.locator("#features-clear").click()
+    caption.get_by_text("in their own order").wait_for()
+
+
 def test_noise_slider_updates_the_denoising_live(space, page):
     open_tab(page, "Denoise")
     page.locator("#denoise-gallery").get_by_role("button", name="Thumbnail 22 of 30").click()  # a 7
