@@ -119,22 +119,21 @@ def live(
     a time and a trigger meanwhile reruns it on the inputs as they are then; `AS_SHOWN` sends the
     sliders as shown (each needs an elem_id) and, given the tab's `clears` (`clear_button`), its
     sketchpads as blank when read before a Clear. (A photo dropped on an untouched sketchpad fires
-    its .change before the pad holds it, then only .upload: list both.) The API endpoint `api_name` is `fn` on `inputs`
-    alone, behind a button the page never shows: the count of Clears is the page's bookkeeping."""
+    its .change before the pad holds it, then only .upload: list both.) The API endpoint `api_name`
+    is `fn` on `inputs` alone, behind a button the page never shows: the count of Clears is the
+    page's bookkeeping, read as the last input and dropped before `fn`."""
     unnamed = [block.label for block in inputs if isinstance(block, gr.Slider) and not block.elem_id]
     if unnamed:
         raise ValueError(f"every slider of a live event needs an elem_id: {unnamed}")
     gr.Button(visible=False).click(fn, inputs, outputs, api_name=api_name, **POOL)
     kinds = [block.elem_id if isinstance(block, gr.Slider) else "pad" if isinstance(block, gr.Sketchpad) else None for block in inputs]
     js = AS_SHOWN % json.dumps([kinds, clears and clears.elem_id]) if any(kinds) else None
-    if clears is None:
-        gr.on(triggers, fn, inputs, outputs, js=js, api_visibility="private", **LIVE)
-        return
+    counted = inputs if clears is None else [*inputs, clears]
 
-    def uncounted(*values: Any) -> Any:  # not functools.wraps: Gradio would check the count against fn's signature
-        return fn(*values[:-1])
+    def page_event(*values: Any) -> Any:  # not functools.wraps: Gradio would check the count against fn's signature
+        return fn(*values[: len(inputs)])
 
-    gr.on(triggers, uncounted, [*inputs, clears], outputs, js=js, api_visibility="private", **LIVE)
+    gr.on(triggers, page_event, counted, outputs, js=js, api_visibility="private", **LIVE)
 
 
 def sketch_of(digit: np.ndarray) -> dict[str, Any]:
