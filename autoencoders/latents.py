@@ -40,24 +40,29 @@ class LatentStatistics:
     mixture_scales: Tensor
     encode_in_batches: Callable[..., Tensor]
     decode: Callable[..., Tensor]
+    one_hot: Callable[..., Tensor | None]
     conditional: bool
+    num_classes: int
 
-    def register_latent_buffers(self, dim: int, mixture: int) -> None:
-        """The buffers (saved with the weights): principal axes and a `mixture`-component mixture."""
+    def register_latent_buffers(self, dim: int, mixture: int, groups: int = 1) -> None:
+        """The buffers (saved with the weights): principal axes and `groups` mixtures of `mixture`
+        components each, stored one group after the other (a conditional model: one per label)."""
         self.register_buffer("latent_mean", torch.zeros(dim))
         self.register_buffer("latent_components", torch.eye(dim))
         self.register_buffer("latent_scale", torch.ones(dim))
         self.register_buffer("latent_fitted", torch.zeros((), dtype=torch.bool))
-        self.register_buffer("mixture_weights", torch.full((mixture,), 1 / mixture))
-        self.register_buffer("mixture_means", torch.zeros(mixture, dim))
-        self.register_buffer("mixture_scales", torch.eye(dim).repeat(mixture, 1, 1))
+        self.register_buffer("mixture_weights", torch.full((groups * mixture,), 1 / mixture))
+        self.register_buffer("mixture_means", torch.zeros(groups * mixture, dim))
+        self.register_buffer("mixture_scales", torch.eye(dim).repeat(groups * mixture, 1, 1))
 
     @torch.no_grad()
     def fit_latent_stats(self, images: Tensor, batch_size: int = 2048, seed: int = 0, *, labels: Tensor | None = None) -> LatentStatistics:
         """Fit the distribution of the codes of `images` (encoded with their `labels` for a conditional
         model) and store it as buffers: mean and principal axes (for `code_from_axes`) and a
-        `latent_mixture`-component Gaussian mixture (for `sample`). A discrete bottleneck fits its
-        prior over the token grids of `images` instead."""
+        `latent_mixture`-component Gaussian mixture (for `sample`); a conditional model one mixture per
+        label, to the codes of that label's images (in a trained cvae the codes still depend on the
+        label: a "1"'s slant decoded as a 5 is a poor 5). A discrete bottleneck fits its prior over
+        the token grids of `images` instead."""
         codes = self.encode_in_batches(images, batch_size, labels=labels)
         if self.bottleneck.discrete:
             self.bottleneck.fit_prior(codes.to(self.latent_mean.device), seed)
@@ -72,14 +77,22 @@ class LatentStatistics:
         self.latent_mean.copy_(mean)
         self.latent_components.copy_(axes.flip(1).T)
         self.latent_scale.copy_(variances.flip(0).clamp_min(0).sqrt())
-        self._fit_mixture(codes, seed)
+        if labels is None:
+            groups = {"images": codes}
+        else:
+            groups = {f"images of label {label}": codes[labels.to(codes.device) == label] for label in range(self.num_classes)}
+        fits = [self._fit_mixture(group, seed, name) for name, group in groups.items()]
+        for buffer, fitted in zip((self.mixture_weights, self.mixture_means, self.mixture_scales), zip(*fits)):
+            buffer.copy_(torch.cat(fitted))
         self.latent_fitted.fill_(True)
         return self
 
-    def _fit_mixture(self, codes: Tensor, seed: int) -> None:
+    def _fit_mixture(self, codes: Tensor, seed: int, name: str) -> tuple[Tensor, Tensor, Tensor]:
+        """(weights, means, Cholesky factors of the covariances) of a `latent_mixture`-component fit to
+        `codes`, the codes of the `name` (for the error when they are too few)."""
         components = self.config.latent_mixture
         if len(codes) < components:
-            raise ValueError(f"fitting {components} mixture components needs at least as many images, got {len(codes)}")
+            raise ValueError(f"fitting {components} mixture components needs at least as many {name}, got {len(codes)}")
         if components == 1:
             weights, means = codes.new_ones(1), codes.mean(dim=0, keepdim=True)
             covariances = torch.cov(codes.T).reshape(1, *self.mixture_scales.shape[1:])
@@ -90,9 +103,7 @@ class LatentStatistics:
             mixture.fit(codes.cpu().numpy())
             weights, means, covariances = (torch.from_numpy(a) for a in (mixture.weights_, mixture.means_, mixture.covariances_))
         jitter = 1e-6 * torch.eye(codes.shape[1], dtype=covariances.dtype, device=covariances.device)
-        self.mixture_weights.copy_(weights)
-        self.mixture_means.copy_(means)
-        self.mixture_scales.copy_(torch.linalg.cholesky(covariances + jitter))
+        return weights, means, torch.linalg.cholesky(covariances + jitter)
 
     def code_from_axes(self, coords: Tensor, origin: Tensor | None = None) -> Tensor:
         """Codes from coordinates along the principal axes, in standard deviations ([B, k], k <=
@@ -143,7 +154,8 @@ class LatentStatistics:
         temperature: float = 1.0,
     ) -> Tensor:
         """`n` new images decoded from codes drawn from the Gaussian mixture fitted to the training
-        codes (`source="mixture"`, the default of a model with a vector code) or from the
+        codes (`source="mixture"`, the default of a model with a vector code; a conditional model: the
+        mixture of each sample's label) or from the
         bottleneck's prior (`source="prior"`; the default of a discrete code, whose prior is fitted).
         A conditional model (`cvae`) draws the digits of `labels` (one int per image, or one for all).
         `temperature` scales the spread of the draws around the prior's or each component's mean
@@ -179,7 +191,10 @@ class LatentStatistics:
             return self.decode(codes) if labels is None else self.decode(codes, labels)
         noise = temperature * torch.randn(n, self.config.latent_dim, generator=generator, device=device)
         self._require_latent_stats()
-        component = torch.multinomial(self.mixture_weights, n, replacement=True, generator=generator)
+        components = self.config.latent_mixture
+        group = self.one_hot(labels, n).argmax(dim=1).to(device) if self.conditional else torch.zeros(n, dtype=torch.long, device=device)
+        weights = self.mixture_weights.view(-1, components)[group]
+        component = group * components + torch.multinomial(weights, 1, generator=generator).squeeze(1)
         codes = self.mixture_means[component] + (self.mixture_scales[component] @ noise.unsqueeze(-1)).squeeze(-1)
         codes = self.bottleneck.project(codes)
         return self.decode(codes) if labels is None else self.decode(codes, labels)

@@ -106,7 +106,7 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
         for part in parts.values():
             part.connect(parts)
         self._check_labels(parts)
-        self.register_latent_buffers(config.latent_dim, config.latent_mixture)
+        self.register_latent_buffers(config.latent_dim, config.latent_mixture, max(1, self.num_classes))
         self._check_shapes()
 
     def _check_labels(self, parts: dict[str, Part]) -> None:
