@@ -192,9 +192,12 @@ class LatentStatistics:
         noise = temperature * torch.randn(n, self.config.latent_dim, generator=generator, device=device)
         self._require_latent_stats()
         components = self.config.latent_mixture
-        group = self.one_hot(labels, n).argmax(dim=1).to(device) if self.conditional else torch.zeros(n, dtype=torch.long, device=device)
-        weights = self.mixture_weights.view(-1, components)[group]
-        component = group * components + torch.multinomial(weights, 1, generator=generator).squeeze(1)
+        weights = self.mixture_weights.view(-1, components)
+        if self.conditional:  # each sample from its label's mixture
+            group = self.one_hot(labels, n).argmax(dim=1).to(device)
+            component = group * components + torch.multinomial(weights[group], 1, generator=generator).squeeze(1)
+        else:
+            component = torch.multinomial(weights[0], n, replacement=True, generator=generator)
         codes = self.mixture_means[component] + (self.mixture_scales[component] @ noise.unsqueeze(-1)).squeeze(-1)
         codes = self.bottleneck.project(codes)
         return self.decode(codes) if labels is None else self.decode(codes, labels)
