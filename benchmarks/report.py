@@ -269,8 +269,10 @@ def latency_section(latency: dict) -> str:
         f"{machine['cores']} cores; clients on the same machine). Cold start (process start to first HTTP 200, "
         f"all six models loaded): **{latency['cold_start_s']:.1f} s**.\n\n"
         + table(["client", "concurrent clients", "calls", "errors", "calls/s", "server CPU ms/call", *endpoints], rows)
-        + "\n\n`http` is Gradio's HTTP API with the result read from the server-sent events as they are pushed, the "
-        "path a browser takes. `gradio_client` is `Client.predict`: it checks for the server's messages every 50 ms, "
+        + "\n\n`direct` is the route the Space's page takes: its model events skip the queue, so each call is an "
+        "upload and one POST (`/gradio_api/run/<name>`) answered with the outputs. `http` is Gradio's queued HTTP API "
+        "(`/call/<name>`, the result read from the server-sent events as they are pushed), which `gradio_client` "
+        "takes too. `gradio_client` is `Client.predict`: it checks for the server's messages every 50 ms, "
         "which adds 60-90 ms to every call whatever the server does. At 10 and 50 clients the calls queue behind "
         "the two CPU cores (clients and server share them). The Space's one process runs its Python on one core at a "
         "time, so its calls/s cannot exceed 1000 / (server CPU ms per call): where that time goes is in docs/space.md."

@@ -1,8 +1,9 @@
 """Soak: the Space under a steady mixed load for a long time, watching its memory and its cache.
 
 Starts `python app.py` with its own Gradio cache folder, then sends `--rate` requests per second
-(paced, not as fast as possible) round the six endpoints through Gradio's HTTP API, the browser's
-path, from `--workers` clients, for `--minutes`. Every `--every` seconds it records the server's
+(paced, not as fast as possible) round the six endpoints from `--workers` clients, for `--minutes`:
+half of them take the page's direct route (`POST /run/<name>`), half Gradio's queued HTTP API
+(`/call/<name>` and its event stream, as `gradio_client` does). Every `--every` seconds it records the server's
 resident memory (VmRSS of the process) and the size of the cache folder (uploaded sketches and
 output pictures). After the warm-up (`--warmup` seconds: first calls, caches, allocator arenas) the
 memory may grow by at most `MAX_GROWTH_MB`, and the run must end with 0 errors; the script exits
@@ -29,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.space_latency import ENDPOINTS, HttpCaller, arguments, free_port, machine, start_space, write_sketches  # noqa: E402
+from benchmarks.space_latency import ENDPOINTS, DirectCaller, HttpCaller, arguments, free_port, machine, start_space, write_sketches  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "soak.json"
 MAX_GROWTH_MB = 50.0
@@ -52,7 +53,7 @@ def folder_mb(folder: Path) -> tuple[float, int]:
 def soak(url: str, pid: int, cache: Path, args: argparse.Namespace, sketches: list[Any]) -> dict[str, Any]:
     """Paced calls from `args.workers` clients for `args.minutes`, sampling memory and cache size."""
     seconds = args.minutes * 60
-    callers = [HttpCaller(url) for _ in range(args.workers)]
+    callers = [(DirectCaller if index % 2 else HttpCaller)(url) for index in range(args.workers)]
     for endpoint in ENDPOINTS:  # first calls of each endpoint, before the clock starts
         callers[0](endpoint, arguments(endpoint, sketches, np.random.default_rng(0)))
     tickets, lock, done = itertools.count(), threading.Lock(), threading.Event()

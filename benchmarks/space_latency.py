@@ -10,10 +10,12 @@ with 0 errors. Two kinds of client are measured:
 - `gradio_client`: `Client.predict`, what Python scripts use. It polls for results every 50 ms, so
   no call through it completes in under ~50 ms however fast the server is.
 - `http`: Gradio's documented HTTP API (`POST /gradio_api/call/<name>`, then read the server-sent
-  events as they are pushed), which is how a browser sees the Space.
+  events as they are pushed): the queued route, which `gradio_client` also takes.
+- `direct`: `POST /gradio_api/run/<name>`, answered with the outputs in the same response: the route
+  the Space's own page takes, since its model events skip the queue (demo/ui.py `POOL`).
 
 Each run also reports the CPU time the Space's process and the clients spent per call: on a shared
-machine the latencies move with the neighbours' load, while the server's CPU per call (about 18 ms,
+machine the latencies move with the neighbours' load, while the server's CPU per call (12 to 19 ms,
 almost all of it Gradio's HTTP, queue and file handling: see docs/space.md) says what a change
 saved. The Space is one process, so its Python runs on one core at a time: its requests/s cannot
 exceed 1000 / (server ms per call).
@@ -22,7 +24,7 @@ Latency is measured until the client holds the result (output images as URLs; fe
 PNG is a further ~1 ms on loopback). Clients run on the same machine as the Space, so at N = 50
 they compete with it for the CPU. Results go to `benchmarks/results/space_latency.json`.
 
-    python benchmarks/space_latency.py [--clients 1 10 50] [--calls 20] [--kinds gradio_client http]
+    python benchmarks/space_latency.py [--clients 1 10 50] [--calls 20] [--kinds gradio_client http direct]
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from demo.gallery import load_digits  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "space_latency.json"
 ENDPOINTS = ("reconstruct", "denoise", "generate", "interpolate", "latent_map", "features")
-KINDS = ("gradio_client", "http")
+KINDS = ("gradio_client", "http", "direct")
 MIN_CALLS = 100  # calls per run at least, so that a single client still gives ~20 per endpoint
 TIMEOUT = 60  # seconds a client waits for an HTTP answer (httpx's 5 s default fails on a saturated 2-core box)
 
@@ -171,9 +173,21 @@ class HttpCaller:
         raise RuntimeError(f"{endpoint}: the event stream ended without a result")
 
 
+class DirectCaller(HttpCaller):
+    """The route of events that skip the queue, as the Space's page calls them: upload the sketch,
+    then one POST whose response holds the outputs (or the error, as HTTP 500 with a message)."""
+
+    def __call__(self, endpoint: str, args: list[Any]) -> None:
+        data = [self.upload(a) if isinstance(a, Sketch) else a for a in args]
+        response = self.http.post(f"/run/{endpoint}", json={"data": data, "session_hash": self.session})
+        if response.status_code != 200:
+            raise RuntimeError(f"{endpoint}: HTTP {response.status_code}: {response.text[:200]}")
+
+
 CALLERS: dict[str, Callable[[str], Callable[[str, list[Any]], None]]] = {
     "gradio_client": GradioClientCaller,
     "http": HttpCaller,
+    "direct": DirectCaller,
 }
 
 

@@ -1,5 +1,5 @@
 """A short soak of the served Space (the 30-minute one is `python benchmarks/soak.py`): paced mixed
-requests through the HTTP API, no errors, memory flat after warm-up, the cache folder bounded."""
+requests through the page's direct route and the queued HTTP API, no errors, memory flat after warm-up, the cache folder bounded."""
 
 import json
 import subprocess

@@ -139,11 +139,18 @@ def test_bad_choices_and_out_of_range_values_get_messages(client, files):
         expect_message(client, *args, api_name=api_name)
 
 
-def raw_call(space, api_name: str, body: str) -> tuple[str, str]:
+def raw_call(space, api_name: str, body: str, route: str = "call") -> tuple[str, str]:
     """POST a raw JSON body (NaN and Infinity are not valid JSON, so gradio_client cannot send
-    them) to Gradio's HTTP API; returns the final event and its data."""
+    them) to Gradio's HTTP API: the queued `call` route, or the `run` route the page takes (answered
+    in the response); returns the final event and its data."""
     base = space.local_url.rstrip("/") + "/gradio_api"
     with httpx.Client(timeout=60) as http:
+        if route == "run":
+            response = http.post(f"{base}/run/{api_name}", content=body, headers={"content-type": "application/json"})
+            if response.status_code == 200:
+                return "complete", response.text
+            error = response.json().get("error") if response.headers.get("content-type", "").startswith("application/json") else None
+            return ("error", json.dumps(error)) if isinstance(error, str) else ("http", f"{response.status_code}: {response.text}")
         response = http.post(f"{base}/call/{api_name}", content=body, headers={"content-type": "application/json"})
         if response.status_code != 200:
             return "http", f"{response.status_code}: {response.text}"
@@ -162,17 +169,18 @@ def raw_call(space, api_name: str, body: str) -> tuple[str, str]:
     [
         ("denoise", '[null, "masking", NaN]'),
         ("denoise", '[null, "masking", Infinity]'),
-        ("generate", '["vae", NaN, 0, 0, 0, 0, 0, 0, 0]'),
-        ("generate", '["vae", -Infinity, 0, 0, 0, 0, 0, 0, 0]'),
-        ("interpolate", '[null, null, "vae", NaN]'),
+        ("generate", '["vae", NaN, 0, 0, 0, 0, 0, 0, 0, "3"]'),
+        ("generate", '["vae", -Infinity, 0, 0, 0, 0, 0, 0, 0, "3"]'),
+        ("interpolate", '[null, null, "vae", NaN, "guess"]'),
         ("latent_map", '["deep", NaN, Infinity]'),
-        ("reconstruct", '[{"background": null, "layers": [NaN], "composite": null}, "deep"]'),
+        ("reconstruct", '[{"background": null, "layers": [NaN], "composite": null}, "deep", "guess"]'),
         ("reconstruct", '{"not": "a list"}'),
-        ("reconstruct", '[{"background": {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}}, "deep"]'),
+        ("reconstruct", '[{"background": {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}}, "deep", "guess"]'),
     ],
 )
-def test_nan_and_inf_values_get_messages(space, api_name, data):
-    event, message = raw_call(space, api_name, '{"data": ' + data + "}" if data.startswith("[") else data)
+@pytest.mark.parametrize("route", ["call", "run"])
+def test_nan_and_inf_values_get_messages(space, api_name, data, route):
+    event, message = raw_call(space, api_name, '{"data": ' + data + "}" if data.startswith("[") else data, route)
     assert event in ("error", "http"), (event, message)
     assert_friendly(json.loads(message) if message.startswith('"') else message)
 
@@ -190,6 +198,8 @@ def test_limits_are_set_on_purpose(space):
     model_events = [fn for fn in space.fns.values() if fn.concurrency_id == "models"]
     assert {fn.api_name for fn in model_events} >= {"reconstruct", "denoise", "generate", "interpolate", "latent_map", "features"}
     assert {fn.concurrency_limit for fn in model_events} == {WORKERS}
+    assert not any(fn.queue for fn in model_events)  # the page's calls skip the queue: one request each
+    assert space.max_threads == LAUNCH_OPTIONS["max_threads"] == WORKERS
     assert space._queue.event_queue_per_concurrency_id["models"].concurrency_limit == WORKERS
     assert Image.MAX_IMAGE_PIXELS * 2 == MAX_PIXELS  # PIL refuses larger images before decoding them
 
@@ -222,7 +232,7 @@ def test_a_picture_shown_again_is_never_rewritten_while_a_browser_may_read_it():
     assert not list(path.parent.glob("*.partial"))
 
 
-@pytest.mark.parametrize("kind", ["gradio_client", "http"])
+@pytest.mark.parametrize("kind", ["gradio_client", "http", "direct"])
 def test_concurrent_clients_get_answers_without_errors(space, tmp_path, kind):
     """The load test in small: 10 concurrent clients x 5 calls round the five endpoints."""
     result = run_load(space.local_url, clients=10, calls=5, kind=kind, sketches=write_sketches(tmp_path, 4))
