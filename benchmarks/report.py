@@ -288,7 +288,7 @@ def soak_section(soak: dict) -> str:
     ]
     return (
         f"`python benchmarks/soak.py`: {soak['minutes']:g} minutes of {soak['target_rate']:g} requests/s (paced, round the six "
-        f"endpoints, {soak['workers']} HTTP clients) against `python app.py`: {soak['calls']:,} calls at {soak['calls_per_s']} per "
+        f"endpoints, {soak['workers']} HTTP clients, half on the page's direct route and half through the queue) against `python app.py`: {soak['calls']:,} calls at {soak['calls_per_s']} per "
         f"second, **{soak['errors']} errors**, p50 {soak['p50_ms']} ms, p95 {soak['p95_ms']} ms. Resident memory after the "
         f"{soak['warmup_s']:g} s warm-up {soak['rss_after_warmup_mb']} MB, at the end {soak['rss_end_mb']} MB: it grew by at most "
         f"**{soak['rss_growth_mb']} MB** (limit 50). The cache folder went from {soak['cache_after_warmup_mb']} MB to "
