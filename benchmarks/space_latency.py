@@ -5,7 +5,7 @@ six models are loaded before the server starts listening). Then, for each N in `
 threads each drive their own client and make `max(--calls, 100 // N)` calls, going round the six
 endpoints with real MNIST digits rendered as sketches (uploaded on every call, as the browser does
 on every stroke). N = 50 with 20 calls each is the load test of the hardening issue: it must end
-with 0 errors. Two kinds of client are measured:
+with 0 errors. Three kinds of client are measured:
 
 - `gradio_client`: `Client.predict`, what Python scripts use. It polls for results every 50 ms, so
   no call through it completes in under ~50 ms however fast the server is.
@@ -157,9 +157,12 @@ class HttpCaller:
         layer = {"path": response.json()[0], "meta": {"_type": "gradio.FileData"}}
         return {"background": None, "layers": [layer], "composite": None}
 
+    def body(self, args: list[Any]) -> dict[str, Any]:
+        """The JSON body of a call with `args`, each sketch uploaded first, in this caller's session."""
+        return {"data": [self.upload(a) if isinstance(a, Sketch) else a for a in args], "session_hash": self.session}
+
     def __call__(self, endpoint: str, args: list[Any]) -> None:
-        data = [self.upload(a) if isinstance(a, Sketch) else a for a in args]
-        response = self.http.post(f"/call/{endpoint}", json={"data": data, "session_hash": self.session})
+        response = self.http.post(f"/call/{endpoint}", json=self.body(args))
         response.raise_for_status()
         event = None
         with self.http.stream("GET", f"/call/{endpoint}/{response.json()['event_id']}") as stream:
@@ -178,8 +181,7 @@ class DirectCaller(HttpCaller):
     then one POST whose response holds the outputs (or the error, as HTTP 500 with a message)."""
 
     def __call__(self, endpoint: str, args: list[Any]) -> None:
-        data = [self.upload(a) if isinstance(a, Sketch) else a for a in args]
-        response = self.http.post(f"/run/{endpoint}", json={"data": data, "session_hash": self.session})
+        response = self.http.post(f"/run/{endpoint}", json=self.body(args))
         if response.status_code != 200:
             raise RuntimeError(f"{endpoint}: HTTP {response.status_code}: {response.text[:200]}")
 

@@ -37,7 +37,7 @@ from .preprocess import MAX_PIXELS, InputError
 log = logging.getLogger(__name__)
 
 WORKERS = 2  # model events run on two threads: one per core of a basic Space; more only queue inside torch
-QUEUE_SIZE = 64  # at the ~35 requests/s measured on 2 shared cores a full queue drains in ~2 s; beyond it, refuse at once
+QUEUE_SIZE = 64  # the queued API's (gradio_client, /call/): a full queue drains in ~2 s; beyond it, refuse at once
 CACHE_MINUTES = 10  # cached files (uploads, output pictures) older than this are deleted: see cache_lifetime
 CANVAS = 280  # sketchpad pixels: 10x MNIST's 28, small enough to upload on every stroke
 GALLERY_SCALE = 8  # gallery digits go onto the sketchpad 8x enlarged, black on white like a drawing

@@ -190,7 +190,8 @@ def test_the_space_keeps_serving_after_the_abuse(client, files):
     assert np.asarray(Image.open(output)).shape == (32, 32) and "squared error" in details
 
 
-def test_limits_are_set_on_purpose(space):
+def test_limits_are_set_on_purpose(space, client):
+    client.predict("deep", 0.0, 0.0, api_name="/latent_map")  # the queue makes its worker groups on first use
     assert space.max_file_size == 2 * 1024 * 1024
     assert LAUNCH_OPTIONS["max_file_size"] == "2mb"
     assert space._queue.max_size == QUEUE_SIZE
