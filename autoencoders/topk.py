@@ -13,7 +13,10 @@ loss that revives dead latents. EleutherAI's sparsify and SAELens implement the 
   ||e - e_hat||^2; here the residual lives in the decoder's logits, so the term is the reconstruction
   loss of `logits.detach() + e_hat`. Its weight `aux_weight` is Gao's 1/32 (sparsify also scales it
   by min(1, dead / k_aux); that left 3.5% of the latents dead here), and its gradient reaches only the
-  dead latents.
+  dead latents. Their code in that term is softplus, not ReLU, of the pre-activations: a latent whose
+  pre-activations have gone negative on every image gets no gradient through a ReLU and stays dead
+  for good (6 of 256 did in the first epochs of a warped run), while softplus still gives it one,
+  which Adam scales to full-size steps since nothing else reaches its encoder row and atom.
 - `dictionary` decoder: logits = W z + b with W = V / ||V|| column by column. The atoms are unit norm at
   every step of any training loop, and the gradient that reaches V is the gradient for W with its
   component along each atom removed (scaled by 1 / ||V||): Gao et al.'s projection, by construction,
@@ -34,10 +37,10 @@ from .parts import Bottleneck, Decoder, Part, register
 AUX_WEIGHT = 1 / 32  # Gao et al. 2024, section A.2
 
 
-def top_k(features: Tensor, k: int) -> Tensor:
-    """ReLU of the `k` largest features of each row; every other entry is 0."""
+def top_k(features: Tensor, k: int, activation: Callable[[Tensor], Tensor] = torch.relu) -> Tensor:
+    """`activation` (ReLU) of the `k` largest features of each row; every other entry is 0."""
     values, indices = features.topk(k, dim=1)
-    return torch.zeros_like(features).scatter(1, indices, values.relu())
+    return torch.zeros_like(features).scatter(1, indices, activation(values))
 
 
 def activation_density(codes: Tensor) -> Tensor:
@@ -105,7 +108,7 @@ class TopKBottleneck(Bottleneck):
         term = logits.new_zeros(())
         if dead_count and self.aux_weight > 0:
             k_aux = min(self.k_aux, dead_count)
-            aux_code = top_k(features.masked_fill(~dead, -torch.inf), k_aux)
+            aux_code = top_k(features.masked_fill(~dead, -torch.inf), k_aux, F.softplus)
             residual_fit = decoder(aux_code) - decoder(aux_code.new_zeros(1, aux_code.shape[1]))  # the atoms alone, no bias
             term = loss(logits.detach() + residual_fit)
         self.count_firing(code)

@@ -58,11 +58,24 @@ def test_auxk_term_is_the_loss_of_the_residual_fit_by_the_top_dead_latents(digit
     features = model.encoder(batch)
     aux = torch.zeros_like(features)
     values, indices = features[:, :20].topk(8, dim=1)
-    aux.scatter_(1, indices, values.relu())
+    aux.scatter_(1, indices, torch.nn.functional.softplus(values))
     fit = out.logits.detach() + (aux @ model.decoder.atoms().T).view_as(out.logits)
     expected = reconstruction_loss("bce", fit, batch)
     assert torch.allclose(out.terms["auxk"], expected, rtol=1e-5)
     assert torch.allclose(out.loss, out.recon_loss + out.terms["auxk"] / 32, rtol=1e-6)
+
+
+def test_auxk_still_reaches_a_dead_latent_whose_pre_activations_are_all_negative(digits):
+    """Through a ReLU such a latent would get no gradient at all and stay dead for good."""
+    model = small(k_aux=8, dead_after=100).train()
+    last = model.encoder[1]
+    with torch.no_grad():
+        last.bias[5] = -20.0  # latent 5: negative on every image (the dead latents of a warped run peaked at -1 to -8)
+    assert (model.encoder(digits[:64])[:, 5] < 0).all()
+    model.bottleneck.images_since_fired[5] = 100
+    model.zero_grad()
+    model(digits[:64]).terms["auxk"].backward()
+    assert last.weight.grad[5].abs().sum() > 0 and model.decoder.directions.grad[:, 5].abs().sum() > 0
 
 
 def test_dead_counter_counts_training_images_and_resets_on_firing():
