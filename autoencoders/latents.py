@@ -41,6 +41,7 @@ class LatentStatistics:
     encode_in_batches: Callable[..., Tensor]
     decode: Callable[..., Tensor]
     one_hot: Callable[..., Tensor | None]
+    label_indices: Callable[..., Tensor]
     conditional: bool
     num_classes: int
 
@@ -62,10 +63,17 @@ class LatentStatistics:
         `latent_mixture`-component Gaussian mixture (for `sample`); a conditional model one mixture per
         label, to the codes of that label's images (in a trained cvae the codes still depend on the
         label: a "1"'s slant decoded as a 5 is a poor 5). A discrete bottleneck fits its prior over
-        the token grids of `images` instead."""
-        codes = self.encode_in_batches(images, batch_size, labels=labels)
+        the token grids of `images` instead, given their `labels` when it is class-conditional."""
+        prior_classes = self.bottleneck.prior_classes
+        codes = self.encode_in_batches(images, batch_size, labels=labels if self.conditional or not prior_classes else None)
         if self.bottleneck.discrete:
-            self.bottleneck.fit_prior(codes.to(self.latent_mean.device), seed)
+            if prior_classes and labels is None:
+                raise ValueError(
+                    f"this model's prior is class-conditional (prior_classes {prior_classes}): pass the images' labels, "
+                    "fit_latent_stats(images, labels=labels)"
+                )
+            given = None if not prior_classes else self.label_indices(labels, len(codes), prior_classes)
+            self.bottleneck.fit_prior(codes.to(self.latent_mean.device), seed, given)
             self.latent_fitted.fill_(True)
             return self
         codes = codes.double()
@@ -157,8 +165,9 @@ class LatentStatistics:
         codes (`source="mixture"`, the default of a model with a vector code; a conditional model: the
         mixture of each sample's label) or from the
         bottleneck's prior (`source="prior"`; the default of a discrete code, whose prior is fitted).
-        A conditional model (`cvae`) draws the digits of `labels` (one int per image, or one for all).
-        `temperature` scales the spread of the draws around the prior's or each component's mean
+        A conditional model (`cvae`) draws the digits of `labels` (one int per image, or one for all),
+        and so does a class-conditional prior (the `vq` preset's), which without them draws each
+        sample's label from the training labels' frequencies. `temperature` scales the spread of the draws around the prior's or each component's mean
         (below 1: typical, sharper images with less variety, as Glow's and BigGAN's samples are drawn);
         a discrete code's tokens have no mean to spread around: its bottleneck's `prior_temperature` sharpens them.
 
@@ -185,6 +194,9 @@ class LatentStatistics:
         if self.conditional and labels is None:
             raise ValueError("this model is conditional: pass labels, the digit of each sample (sample(n, labels=7) for n sevens)")
         device = self.latent_mean.device
+        if source == "prior" and self.bottleneck.prior_classes:  # the prior draws the labels' codes; the decoder takes none
+            given = None if labels is None else self.label_indices(labels, n, self.bottleneck.prior_classes)
+            return self.decode(self.bottleneck.sample_prior(n, generator, device, given))
         if source == "prior":
             codes = self.bottleneck.sample_prior(n, generator, device)
             codes = codes if self.bottleneck.discrete else temperature * codes

@@ -131,6 +131,12 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
             self.encoder.num_classes if self.encoder.takes_labels else 0, self.decoder.num_classes if self.decoder.takes_labels else 0
         )
 
+    @property
+    def sample_classes(self) -> int:
+        """How many labels `sample(n, labels=...)` can draw (0: none): a conditional model's, or those
+        its bottleneck's fitted prior is conditioned on (`vq`). Fitting such a model needs its images' labels."""
+        return self.num_classes or self.bottleneck.prior_classes
+
     def one_hot(self, labels: Tensor | int | list[int] | None, batch: int) -> Tensor | None:
         """The labels a conditional model's parts get, one-hot [batch, num_classes], from ints [batch]
         (or one int for all); None for a model that takes none. A conditional model without labels,
@@ -146,6 +152,11 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
         classes = self.num_classes
         if labels is None:
             raise ValueError(f"the {name} model is conditional: pass labels, one int in 0..{classes - 1} per image (or one int for all)")
+        return F.one_hot(self.label_indices(labels, batch, classes), classes).to(self.latent_mean.dtype)
+
+    def label_indices(self, labels: Tensor | int | list[int], batch: int, classes: int) -> Tensor:
+        """Labels as int64 [batch] on the model's device, from ints [batch] or one int for all; a
+        ValueError that says what is wrong when they are not integers in 0..classes - 1."""
         labels = torch.as_tensor(labels, device=self.latent_mean.device)
         if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
             raise ValueError(f"labels must be integers in 0..{classes - 1}, got a {labels.dtype} tensor")
@@ -155,7 +166,7 @@ class AutoEncoder(nn.Module, LatentStatistics, HubMixin):
             raise ValueError(f"expected {batch} labels (one per image) or one int, got labels of shape {list(labels.shape)}")
         if batch and not (int(labels.min()) >= 0 and int(labels.max()) < classes):
             raise ValueError(f"labels must be in 0..{classes - 1}, got {sorted(set(labels.tolist()))}")
-        return F.one_hot(labels.long(), classes).to(self.latent_mean.dtype)
+        return labels.long()
 
     def features(self, images: Tensor, labels: Tensor | None = None) -> Tensor:
         """The encoder's features of float images, given one-hot `labels` when it takes them."""

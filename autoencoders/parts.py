@@ -208,13 +208,16 @@ class Bottleneck(Part):
     `decoder_input(codes)` (what the decoder takes instead of the code), `describe_code()` and
     `fit_prior(codes)` (the prior over its codes that `sample` draws from, fitted after training).
     A discrete code has no principal axes, mixture or straight-line interpolation: what needs them
-    says so instead of running.
+    says so instead of running. A fitted prior conditioned on labels says how many with
+    `prior_classes` and takes them: `fit_prior(codes, seed, labels)`, `sample_prior(n, generator,
+    device, labels)` (labels None: drawn from the training labels' frequencies).
     """
 
     kind = "bottleneck"
     has_prior: ClassVar[bool] = False
     has_posterior: ClassVar[bool] = False
     discrete: ClassVar[bool] = False
+    prior_classes: int = 0
     statistic_names: ClassVar[dict[str, str]] = {}
 
     def __init__(self, latent_dim: int) -> None:
@@ -248,7 +251,7 @@ class Bottleneck(Part):
     def describe_code(self) -> str:
         return f"{self.latent_dim}-d code"
 
-    def fit_prior(self, codes: Tensor, seed: int = 0) -> None:
+    def fit_prior(self, codes: Tensor, seed: int = 0, labels: Tensor | None = None) -> None:
         raise ValueError(f"the {self.registered_name or type(self).__name__} bottleneck fits no prior to its codes")
 
     def forward(self, features: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

@@ -10,7 +10,10 @@
   gamma, Laplace-smoothed counts, e_i = m_i / N_i). A code whose averaged count falls below
   `dead_threshold` is restarted at a random encoder output of the current batch (as
   vector-quantize-pytorch's `threshold_ema_dead_code`). After training `fit_prior` fits a small
-  causal transformer over the token grids (raster order); `sample_prior` draws grids from it.
+  causal transformer over the token grids (raster order); `sample_prior` draws grids from it. With
+  `prior_classes` the prior is class-conditional, as van den Oord et al.'s PixelCNN priors were: it
+  starts each grid from its label's start token, and a draw picks the label first (from the training
+  labels' frequencies, or the one asked for), so the prior is the mixture p(y) p(grid | y).
 - `conv-grid` decoder: the grid of quantised vectors, a 3x3 convolution, then stride-2 transposed
   convolutions back to the image.
 """
@@ -98,14 +101,15 @@ class GridDecoder(Decoder, Layers):
 
 class TokenPrior(nn.Module):
     """A small causal transformer over a `side` x `side` grid of tokens in raster order: p(t_1)
-    p(t_2 | t_1) ... Position 0 sees only a start token (index `codebook_size`). A position is its
-    row's embedding plus its column's, so what is learnt about one row holds for the others; no
-    dropout, since one pass or two over the training grids underfits rather than overfits."""
+    p(t_2 | t_1) ... Position 0 sees only a start token: index `codebook_size`, or `codebook_size +
+    label` for a prior conditioned on `classes` labels. A position is its row's embedding plus its
+    column's, so what is learnt about one row holds for the others; no dropout, since one pass or two
+    over the training grids underfits rather than overfits."""
 
-    def __init__(self, codebook_size: int, side: int, width: int, layers: int, heads: int) -> None:
+    def __init__(self, codebook_size: int, side: int, width: int, layers: int, heads: int, classes: int = 0) -> None:
         super().__init__()
         self.codebook_size, self.side = codebook_size, side
-        self.tokens = nn.Embedding(codebook_size + 1, width)
+        self.tokens = nn.Embedding(codebook_size + max(1, classes), width)
         self.rows = nn.Parameter(torch.randn(side, 1, width) * 0.02)
         self.columns = nn.Parameter(torch.randn(1, side, width) * 0.02)
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
@@ -121,14 +125,17 @@ class TokenPrior(nn.Module):
         hidden = self.blocks(self.tokens(sequences) + positions, mask=mask, is_causal=True)
         return self.head(self.norm(hidden))
 
-    def shifted(self, tokens: Tensor) -> Tensor:
-        """Grids flattened [B, L] -> the inputs that predict them: the start token, then all but the last."""
-        start = torch.full_like(tokens[:, :1], self.codebook_size)
-        return torch.cat([start, tokens[:, :-1]], dim=1)
+    def start(self, labels: Tensor) -> Tensor:
+        """The start tokens [B, 1] of grids with `labels` [B] (all 0 for an unconditional prior)."""
+        return (self.codebook_size + labels).long().unsqueeze(1)
 
-    def nll(self, tokens: Tensor) -> Tensor:
-        """-log p(grid) in nats per grid, [B]."""
-        logits = self(self.shifted(tokens))
+    def shifted(self, tokens: Tensor, labels: Tensor) -> Tensor:
+        """Grids flattened [B, L] -> the inputs that predict them: the start token, then all but the last."""
+        return torch.cat([self.start(labels), tokens[:, :-1]], dim=1)
+
+    def nll(self, tokens: Tensor, labels: Tensor) -> Tensor:
+        """-log p(grid | label) in nats per grid, [B]."""
+        logits = self(self.shifted(tokens, labels))
         return F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none").sum(dim=1)
 
 
@@ -161,6 +168,7 @@ class VectorQuantizer(Bottleneck):
         prior_batch_size: int = 128,
         prior_learning_rate: float = 1e-3,
         prior_temperature: float = 1.0,
+        prior_classes: int = 0,
     ) -> None:
         super().__init__(latent_dim)
         if not isinstance(grid, int) or grid < 1 or not isinstance(codebook_size, int) or codebook_size < 2:
@@ -173,6 +181,9 @@ class VectorQuantizer(Bottleneck):
             raise ValueError(f"prior_temperature must be positive, got {prior_temperature}")
         self.prior_epochs, self.prior_batch_size, self.prior_learning_rate = prior_epochs, prior_batch_size, prior_learning_rate
         self.prior_temperature = prior_temperature
+        if not isinstance(prior_classes, int) or prior_classes < 0:
+            raise ValueError(f"prior_classes must be an int >= 0 (0: a prior without labels), got {prior_classes!r}")
+        self.prior_classes = prior_classes
         codebook = torch.randn(codebook_size, latent_dim)
         # Counts of 1 and sums equal to the entries keep e_i = m_i / N_i from the start; entries
         # the first batch does not use fall below the threshold and restart at its encoder outputs.
@@ -180,7 +191,9 @@ class VectorQuantizer(Bottleneck):
         self.register_buffer("cluster_size", torch.ones(codebook_size))
         self.register_buffer("embed_sum", codebook.clone())
         self.register_buffer("prior_fitted", torch.zeros((), dtype=torch.bool))
-        self.token_prior = TokenPrior(codebook_size, grid, prior_width, prior_layers, prior_heads)
+        self.token_prior = TokenPrior(codebook_size, grid, prior_width, prior_layers, prior_heads, prior_classes)
+        if prior_classes:  # p(y): the share of each label among the training grids, what a draw picks labels from
+            self.register_buffer("prior_label_weights", torch.full((prior_classes,), 1 / prior_classes))
 
     @property
     def in_features(self) -> int:
@@ -270,7 +283,7 @@ class VectorQuantizer(Bottleneck):
 
     def set_statistics(self, codes: Tensor) -> dict[str, float]:
         """Over the test token grids: `codebook_usage` (% of entries used), `perplexity`, and the
-        fitted prior's `prior_nll`."""
+        fitted prior's `prior_nll`, -log p(grid) (a class-conditional prior: of the mixture over labels)."""
         counts = torch.bincount(codes.flatten().long(), minlength=self.codebook_size).double()
         probabilities = counts / counts.sum()
         entropy = -(probabilities[counts > 0] * probabilities[counts > 0].log()).sum()
@@ -280,15 +293,41 @@ class VectorQuantizer(Bottleneck):
             with torch.no_grad():
                 was_training = self.token_prior.training
                 self.token_prior.eval()
-                nll = torch.cat([self.token_prior.nll(batch.flatten(1).to(device)).cpu() for batch in codes.long().split(1024)])
+                nll = torch.cat([self.prior_nll(batch.flatten(1).to(device)).cpu() for batch in codes.long().split(1024)])
                 self.token_prior.train(was_training)
             results["prior_nll"] = float(nll.mean())
         return results
 
-    def fit_prior(self, codes: Tensor, seed: int = 0) -> None:
-        """Fit the prior to token grids `codes` [N, side, side] (the training images'), by maximum
-        likelihood with AdamW for `prior_epochs` epochs, on the codebook's device."""
+    def prior_nll(self, tokens: Tensor) -> Tensor:
+        """-log p(grid) in nats of flattened grids [B, cells], [B]; a class-conditional prior sums
+        p(y) p(grid | y) over the labels."""
+        if not self.prior_classes:
+            return self.token_prior.nll(tokens, tokens.new_zeros(len(tokens)))
+        per_label = torch.stack([self.token_prior.nll(tokens, tokens.new_full((len(tokens),), y)) for y in range(self.prior_classes)])
+        return -torch.logsumexp(self.prior_label_weights.log().unsqueeze(1) - per_label, dim=0)
+
+    def prior_labels(self, labels: Tensor | None, count: int) -> Tensor:
+        """Labels [count] checked for this prior: all 0 for an unconditional prior (which takes none)."""
+        if not self.prior_classes:
+            if labels is not None:
+                raise ValueError("this vq prior is not class-conditional (prior_classes 0): it takes no labels")
+            return torch.zeros(count, dtype=torch.long, device=self.codebook.device)
+        if labels is None:
+            raise ValueError(f"this vq prior is class-conditional (prior_classes {self.prior_classes}): pass the grids' labels")
+        labels = labels.to(self.codebook.device)
+        valid = tuple(labels.shape) == (count,) and not labels.is_floating_point()
+        if not valid or (count and not 0 <= int(labels.min()) <= int(labels.max()) < self.prior_classes):
+            raise ValueError(f"expected {count} integer labels in 0..{self.prior_classes - 1}, got {labels.dtype} {list(labels.shape)}")
+        return labels.long()
+
+    def fit_prior(self, codes: Tensor, seed: int = 0, labels: Tensor | None = None) -> None:
+        """Fit the prior to token grids `codes` [N, side, side] (the training images', with their
+        `labels` [N] for a class-conditional prior) by maximum likelihood with AdamW for
+        `prior_epochs` epochs, on the codebook's device."""
         tokens = codes.flatten(1).long().to(self.codebook.device)
+        labels = self.prior_labels(labels, len(tokens))
+        if self.prior_classes:
+            self.prior_label_weights.copy_(torch.bincount(labels, minlength=self.prior_classes).float() / len(labels))
         generator = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.AdamW(self.token_prior.parameters(), lr=self.prior_learning_rate, weight_decay=0.01)
         steps = self.prior_epochs * math.ceil(len(tokens) / self.prior_batch_size)
@@ -297,7 +336,8 @@ class VectorQuantizer(Bottleneck):
         with torch.enable_grad():
             for _ in range(self.prior_epochs):
                 for batch in torch.randperm(len(tokens), generator=generator).split(self.prior_batch_size):
-                    loss = self.token_prior.nll(tokens[batch.to(tokens.device)]).mean()
+                    batch = batch.to(tokens.device)
+                    loss = self.token_prior.nll(tokens[batch], labels[batch]).mean()
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
@@ -306,14 +346,21 @@ class VectorQuantizer(Bottleneck):
         self.prior_fitted.fill_(True)
 
     @torch.no_grad()
-    def sample_prior(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+    def sample_prior(
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu", labels: Tensor | None = None
+    ) -> Tensor:
         """`n` token grids [n, side, side] drawn from the fitted prior, one token at a time, each from
-        its conditional distribution at `prior_temperature` (1: the prior itself; below 1: sharper)."""
+        its conditional distribution at `prior_temperature` (1: the prior itself; below 1: sharper).
+        A class-conditional prior draws the grids of `labels` [n], or first draws each label from
+        the training labels' frequencies."""
         if not bool(self.prior_fitted):
             raise RuntimeError("this vq model's prior is not fitted yet: call fit_latent_stats(train_images) first (train.py does)")
+        if labels is None and self.prior_classes:
+            labels = torch.multinomial(self.prior_label_weights.to(device), n, replacement=True, generator=generator)
+        labels = self.prior_labels(labels, n).to(device)
         was_training = self.token_prior.training
         self.token_prior.eval()
-        sequences = torch.full((n, 1), self.codebook_size, dtype=torch.long, device=device)
+        sequences = self.token_prior.start(labels)
         for _ in range(self.cells):
             probabilities = (self.token_prior(sequences)[:, -1] / self.prior_temperature).softmax(dim=-1)
             sequences = torch.cat([sequences, torch.multinomial(probabilities, 1, generator=generator)], dim=1)

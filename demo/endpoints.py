@@ -240,16 +240,20 @@ class Endpoints:
         """Decode the point `coords` SDs along the model's first principal axes (VAE: its prior's
         units) from its most typical bundled digit (the one whose code is nearest the centre). A
         conditional model (`cvae`) decodes it as `digit` (default: that bundled digit's label), so
-        the sliders move the style and the digit stays."""
+        the sliders move the style and the digit stays. A discrete code (`vq`) has no axes: the
+        sliders seed a draw from its prior, of `digit` when one is picked."""
         model = self.model(variant)
         point = self.coordinates(coords)
         if model.discrete:  # no axes: the sliders' position picks the seed of a draw from its prior
             values = point[0].tolist() + [0.0] * (AXES - point.shape[1])  # unset sliders are at 0
             seed = zlib.crc32(" ".join(f"{value:.1f}" for value in values).encode())
-            image = model.sample(1, torch.Generator().manual_seed(seed))
+            picked = model.sample_classes and digit is not None and digit != ""
+            label = int(digit_choice(digit, guess=False)) if picked else None
+            image = model.sample(1, torch.Generator().manual_seed(seed), labels=label)
+            asked = f" as a {label}" if label is not None else ""
             return to_uint8(image), (
                 f"{variant}: its code ({model.bottleneck.describe_code()}) is not a vector, so it has no axes to move along: "
-                "each position of the sliders picks a seed, and the digit is drawn from the prior fitted over its token grids."
+                f"each position of the sliders picks a seed, and the digit is drawn{asked} from the prior fitted over its token grids."
             )
         full = torch.zeros(1, model.config.latent_dim)
         full[0, self.axis_order[variant][: point.shape[1]]] = point[0]
@@ -299,11 +303,11 @@ class Endpoints:
     @torch.inference_mode()
     def sample_grid(self, variant: str, seed: int = 0, digit: Any = None) -> np.ndarray:
         """A grid of `GRID_SAMPLES` random samples from the mixture fitted to the model's codes (a
-        discrete code: from the prior fitted over its token grids); a conditional model's are all
-        `digit` (default: each row 0..7, then 8, 9, 0, ...)."""
+        discrete code: from the prior fitted over its token grids); those of a model that draws the
+        digit asked for (`cvae`, `vq`) are all `digit` (default: each row 0..7, then 8, 9, 0, ...)."""
         model = self.model(variant)
         labels = None
-        if model.conditional:
+        if model.sample_classes:
             labels = torch.arange(GRID_SAMPLES) % 10 if digit is None or digit == "" else int(digit_choice(digit, guess=False))
         return tile(model.sample(GRID_SAMPLES, torch.Generator().manual_seed(seed), labels=labels), GRID_SAMPLES // 2)
 

@@ -359,8 +359,9 @@ def generate_tab(endpoints: Endpoints) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             variant = variant_radio(endpoints.variants, "vae", elem_id="generate-variant")
-            # what a conditional model draws; shown only for one (empty: its most typical digit's label)
-            digit = gr.Radio(DIGITS, value=None, label="Digit to draw (cvae)", visible=False, elem_id="generate-digit")
+            # what a model that draws the digit asked for (cvae, vq) draws; shown only for one (empty: cvae: its most
+            # typical digit's label, vq: a label drawn as in training)
+            digit = gr.Radio(DIGITS, value=None, label="Digit to draw (cvae, vq)", visible=False, elem_id="generate-digit")
             axes = [
                 gr.Slider(-AXIS_RANGE, AXIS_RANGE, value=0, step=0.1, label=f"Axis {i + 1} (SD)", elem_id=f"axis-{i + 1}")
                 for i in range(AXES)
@@ -400,8 +401,8 @@ def generate_tab(endpoints: Endpoints) -> None:
 
     @friendly
     def show_digit(variant: str) -> dict[str, Any]:
-        """The digit picker, shown for a conditional model only."""
-        return gr.update(visible=endpoints.model(variant).conditional)
+        """The digit picker, shown only for a model that draws the digit asked for (cvae, vq)."""
+        return gr.update(visible=bool(endpoints.model(variant).sample_classes))
 
     random_button.click(random_sample, [variant, digit], [*axes, image, details], api_name="random_sample", **POOL)
     reset_button.click(reset, [variant, digit], [*axes, image, details], api_visibility="private", **POOL)

@@ -1,6 +1,8 @@
 """The VQ-VAE member: the mathematics of its bottleneck, its prior, and its code through every API
 call and Space tab (a grid of tokens, not a vector)."""
 
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -93,20 +95,53 @@ def test_the_prior_samples_grids_of_valid_tokens_and_the_model_samples_from_it(m
     model = small_vq().eval()
     with pytest.raises(RuntimeError, match="prior is not fitted yet: call fit_latent_stats"):
         model.sample(2)
-    model.fit_latent_stats(mnist_train.images[:512])
+    with pytest.raises(ValueError, match=r"prior is class-conditional \(prior_classes 10\): pass the images' labels"):
+        model.fit_latent_stats(mnist_train.images[:512])
+    labels = mnist_train.labels[:512]
+    model.fit_latent_stats(mnist_train.images[:512], labels=labels)
+    frequencies = torch.bincount(labels, minlength=10).float() / 512
+    assert torch.equal(model.bottleneck.prior_label_weights, frequencies)  # p(y), what a draw picks labels from
     tokens = model.bottleneck.sample_prior(6, torch.Generator().manual_seed(0))
     assert tokens.shape == (6, 8, 8) and tokens.dtype == torch.long
     assert int(tokens.min()) >= 0 and int(tokens.max()) < 32
     images = model.sample(6, torch.Generator().manual_seed(0))
     assert images.shape == (6, 1, 32, 32) and torch.equal(images, model.decode(tokens))
+    sevens = model.bottleneck.sample_prior(6, torch.Generator().manual_seed(0), labels=torch.full((6,), 7))
+    assert torch.equal(model.sample(6, torch.Generator().manual_seed(0), labels=7), model.decode(sevens))
+    with pytest.raises(ValueError, match=r"labels must be in 0..9, got \[10\]"):
+        model.sample(2, labels=10)
     uniform = model.bottleneck.uniform_code(3, torch.Generator().manual_seed(0))
     assert uniform.shape == (3, 8, 8) and int(uniform.max()) < 32
     with pytest.raises(ValueError, match=r"\) has no mixture; sample its prior"):
         model.sample(2, source="mixture")
 
 
+def test_a_prior_without_labels_fits_and_samples_without_them(mnist_train):
+    model = small_vq(prior_classes=0).eval()
+    assert model.sample_classes == 0 and "bottleneck.prior_label_weights" not in model.state_dict()
+    with pytest.raises(ValueError, match="the vq model is not conditional: it takes no labels"):
+        model.fit_latent_stats(mnist_train.images[:256], labels=mnist_train.labels[:256])  # labels are never ignored
+    model.fit_latent_stats(mnist_train.images[:256])
+    assert model.sample(3, torch.Generator().manual_seed(0)).shape == (3, 1, 32, 32)
+    with pytest.raises(ValueError, match="the vq model is not conditional"):
+        model.sample(3, labels=1)
+
+
+def test_a_class_conditional_prior_reports_the_likelihood_of_its_mixture_over_labels(mnist_train, mnist_test):
+    """prior_nll is -log sum_y p(y) p(grid | y), computed here by hand from each label's likelihood."""
+    model = small_vq().eval().fit_latent_stats(mnist_train.images[:256], labels=mnist_train.labels[:256])
+    grids = model.encode(mnist_test.images[:20]).flatten(1)
+    prior = model.bottleneck.token_prior
+    with torch.no_grad():
+        per_label = torch.stack([prior.nll(grids, torch.full((20,), label)) for label in range(10)]).double()  # [10, 20]
+        weights = model.bottleneck.prior_label_weights.double()
+        by_hand = -(weights.unsqueeze(1) * (-per_label).exp()).sum(dim=0).log()
+        assert torch.allclose(model.bottleneck.prior_nll(grids).double(), by_hand, rtol=1e-5)
+        assert (by_hand >= per_label.min(dim=0).values - 1e-4).all()  # a mixture: never likelier than its likeliest label alone
+
+
 def test_a_save_load_round_trip_is_strict_and_keeps_the_prior(tmp_path, mnist_train, mnist_test):
-    model = small_vq().eval().fit_latent_stats(mnist_train.images[:256])
+    model = small_vq().eval().fit_latent_stats(mnist_train.images[:256], labels=mnist_train.labels[:256])
     model.save_pretrained(tmp_path / "vq")
     loaded = AutoEncoder.from_pretrained(tmp_path / "vq")
     assert loaded.config == model.config
@@ -147,7 +182,7 @@ def test_every_api_call_handles_the_grid_of_tokens_or_says_why_not(mnist_test):
 
 
 def test_evaluate_reports_codebook_usage_perplexity_and_the_priors_likelihood(mnist_train, mnist_test):
-    model = small_vq().eval().fit_latent_stats(mnist_train.images[:256])
+    model = small_vq(prior_classes=0).eval().fit_latent_stats(mnist_train.images[:256])
     metrics = evaluate(model, mnist_train.images[:500], mnist_train.labels[:500], mnist_test.images[:300], mnist_test.labels[:300])
     codes = model.encode(mnist_test.images[:300])
     used = torch.unique(codes).numel()
@@ -157,13 +192,13 @@ def test_evaluate_reports_codebook_usage_perplexity_and_the_priors_likelihood(mn
     assert metrics["perplexity"] == pytest.approx(float(entropy.exp()))
     grids = codes.flatten(1)
     with torch.no_grad():
-        nll = model.bottleneck.token_prior.nll(grids).mean()
+        nll = model.bottleneck.token_prior.nll(grids, torch.zeros(len(grids), dtype=torch.long)).mean()
     assert metrics["prior_nll"] == pytest.approx(float(nll), rel=1e-5)
     assert "linear_probe_accuracy" not in metrics and metrics["squared_error"] > 0
 
 
 def test_the_space_tabs_handle_the_grid_of_tokens(mnist_train):
-    from demo.endpoints import Endpoints
+    from demo.endpoints import AXES, Endpoints, to_uint8
     from demo.gallery import load_digits
     from demo.models import LoadedModel
     from demo.preprocess import InputError
@@ -171,7 +206,8 @@ def test_the_space_tabs_handle_the_grid_of_tokens(mnist_train):
     models = {
         name: LoadedModel(name, AutoEncoder.from_pretrained(REPO / "demo/weights" / name), "bundled") for name in ("deep", "denoising")
     }
-    models["vq"] = LoadedModel("vq", small_vq().eval().fit_latent_stats(mnist_train.images[:256]), "test")
+    vq = small_vq().eval().fit_latent_stats(mnist_train.images[:256], labels=mnist_train.labels[:256])
+    models["vq"] = LoadedModel("vq", vq, "test")
     endpoints = Endpoints(models, load_digits())
     digit = endpoints.digits.gallery().images[0]
     sketch = {"background": 255 - digit, "layers": [], "composite": None}
@@ -183,6 +219,9 @@ def test_the_space_tabs_handle_the_grid_of_tokens(mnist_train):
     (image, caption), (same, _), (other, _) = (endpoints.generate("vq", *coords) for coords in ([1.0], [1.0, 0.0], [-2.0]))
     assert image.shape == (32, 32) and np.array_equal(image, same) and not np.array_equal(image, other)  # a seed per position
     assert "is not a vector, so it has no axes" in caption and "drawn from the prior" in caption
+    three, caption = endpoints.generate("vq", 1.0, digit="3")  # its prior is class-conditional: the picked digit
+    seed = zlib.crc32(" ".join(["1.0"] + ["0.0"] * (AXES - 1)).encode())
+    assert np.array_equal(three, to_uint8(vq.sample(1, torch.Generator().manual_seed(seed), labels=3))) and "drawn as a 3 from" in caption
     assert endpoints.sample_grid("vq").ndim == 2
     strip, caption = endpoints.interpolate(sketch, sketch, "vq", 4)
     assert strip.shape[1] > 4 * 32 and "codebook vectors of their tokens" in caption

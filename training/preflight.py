@@ -128,9 +128,10 @@ def resolve_token(args: argparse.Namespace) -> str | None:
     return token
 
 
-def load_splits(args: argparse.Namespace, config: AutoEncoderConfig, conditional: bool = False) -> Splits:
+def load_splits(args: argparse.Namespace, config: AutoEncoderConfig, classes: int = 0, conditional: bool = False) -> Splits:
     """train / val / test as uint8 tensors padded to the model's input, checked against its shape;
-    a `conditional` model needs every image's label."""
+    a model that knows `classes` labels (a `conditional` one, or one whose prior is class-conditional)
+    needs every image's label, in 0..classes - 1."""
     try:
         train, train_labels, _ = load_images(args.dataset, "train", size=None)
         val, val_labels, _ = load_images(args.dataset, "val", size=None)
@@ -159,10 +160,17 @@ def load_splits(args: argparse.Namespace, config: AutoEncoderConfig, conditional
         padding_to(train.shape, size),
         val_labels[:eval_count],
     )
-    if conditional and any(bool((labels < 0).any()) for labels in (splits.train_labels, splits.val_labels, splits.test_labels)):
+    every = torch.cat([splits.train_labels, splits.val_labels, splits.test_labels])
+    if classes and len(every) and not 0 <= int(every.min()) <= int(every.max()) < classes:
+        why = (
+            "is conditional (it takes each image's label)"
+            if conditional
+            else f"fits a class-conditional prior (prior_classes {classes}; `model: {{prior_classes: 0}}` fits one without labels)"
+        )
+        found = "images without labels" if int(every.min()) < 0 else f"labels up to {int(every.max())}"
         fail(
-            f"the {config.variant} model is conditional (it takes each image's label), but {args.dataset!r} has images "
-            "without labels: use a labelled dataset (MNIST's IDX folder or a dataset with a `label` column)"
+            f"the {config.variant} model {why}, but {args.dataset!r} has {found}: use a dataset labelled 0..{classes - 1} "
+            "(MNIST's IDX folder or a dataset with a `label` column)"
         )
     return splits
 

@@ -371,8 +371,8 @@ def write_output_folder(
     device = model.latent_mean.device
     images = {"Test digits over their reconstructions": "reconstructions.png", "Samples": "samples.png"}
     save_image(reconstruction_grid(model, splits.test[:CARD_DIGITS], splits.test_labels[:CARD_DIGITS]), staging / "reconstructions.png")
-    classes = model.num_classes
-    sample_labels = torch.arange(CARD_SAMPLES) % classes if model.conditional else None
+    classes = model.sample_classes
+    sample_labels = torch.arange(CARD_SAMPLES) % classes if classes else None
     with torch.no_grad():
         samples = model.sample(CARD_SAMPLES, generator=torch.Generator(device).manual_seed(0), labels=sample_labels).cpu()
     save_image(make_grid(samples, nrow=classes or 8, pad_value=1), staging / "samples.png")
@@ -430,7 +430,7 @@ def publish(
     args: argparse.Namespace, argv: list[str], accelerator: Accelerator, model: AutoEncoder, splits: Splits, token: str | None
 ) -> dict[str, float]:
     """Fit the latent statistics on the training codes, evaluate on the test split, write the folder."""
-    model.eval().fit_latent_stats(splits.train, labels=given_labels(model, splits.train_labels))
+    model.eval().fit_latent_stats(splits.train, labels=splits.train_labels if model.sample_classes else None)
     metrics = evaluate(model, splits.train, splits.train_labels, splits.test, splits.test_labels)
     command = reproduce_command(argv, accelerator.num_processes, accelerator.device.type, token)
     hyperparameters = {
@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None, on_epoch_end: EpochHook | None = None) -
     model = build_model(args)
     check_tracker(args.report_to)
     token = resolve_token(args)
-    splits = load_splits(args, model.config, model.conditional)
+    splits = load_splits(args, model.config, model.sample_classes, model.conditional)
     model = with_padding(model, splits.padding)
     bound = args.epochs * len(splits.train) // args.batch_size
     check_output_paths(args, model, bound)
