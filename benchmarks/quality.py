@@ -154,18 +154,20 @@ def draw(model: AutoEncoder, source: str, generator: torch.Generator, labels: to
 
 
 def digit_rows(models: dict[str, AutoEncoder], classifier: torch.nn.Module) -> list[dict[str, float]]:
-    """For each conditional model, source and temperature (`STEERING_TEMPERATURES`), and each digit:
-    the share of `PER_DIGIT` samples asked to be that digit that the classifier recognises as it with
-    confidence > 0.9, and their variety (`pixel_spread`: the standard deviation of each pixel over the
-    samples, averaged over the pixels; a temperature below 1 trades it for sharper digits)."""
+    """For each model that draws the digit asked for (a conditional model, or a class-conditional
+    prior's), source and temperature (`STEERING_TEMPERATURES`; a grid of tokens: its prior at 1), and
+    each digit: the share of `PER_DIGIT` samples asked to be that digit that the classifier recognises
+    as it with confidence > 0.9, and their variety (`pixel_spread`: the standard deviation of each
+    pixel over the samples, averaged over the pixels; a temperature below 1 trades it for sharper digits)."""
     rows = []
     for name, model in models.items():
-        if not model.conditional:
+        if not model.sample_classes:
             continue
-        for source in SAMPLE_SOURCES:
-            for temperature in STEERING_TEMPERATURES:
+        sources, temperatures = (("prior",), (1.0,)) if model.discrete else (SAMPLE_SOURCES, STEERING_TEMPERATURES)
+        for source in sources:
+            for temperature in temperatures:
                 shares, spreads = [], []
-                for digit in range(model.num_classes):
+                for digit in range(model.sample_classes):
                     with torch.no_grad():
                         samples = model.eval().sample(
                             PER_DIGIT, torch.Generator().manual_seed(digit), source=source, labels=digit, temperature=temperature
@@ -180,7 +182,7 @@ def digit_rows(models: dict[str, AutoEncoder], classifier: torch.nn.Module) -> l
                 print(
                     f"{name:10s} {source:8s} T={temperature:g}: recognised as the digit asked for "
                     + " ".join(f"{d}: {v:.1%}" for d, v in enumerate(shares))
-                    + f"; all {overall['recognised_as_asked']:.1%} (target >= 95%), pixel spread {overall['pixel_spread']:.3f}",
+                    + f"; all {overall['recognised_as_asked']:.1%} (cvae's target >= 95%), pixel spread {overall['pixel_spread']:.3f}",
                     flush=True,
                 )
     return rows
@@ -192,7 +194,7 @@ def sample_rows(models: dict[str, AutoEncoder], train, test) -> tuple[float, lis
     accuracy = (predicted == test[1]).double().mean().item()
     rows = []
     for name, model in models.items():
-        labels = torch.arange(NUM_SAMPLES) % model.num_classes if model.conditional else None  # every digit in turn
+        labels = torch.arange(NUM_SAMPLES) % model.num_classes if model.conditional else None  # every digit in turn; vq: p(y)
         for source in sample_sources(model):
             with torch.no_grad():
                 samples = draw(model.eval(), source, torch.Generator().manual_seed(0), labels)
@@ -207,13 +209,19 @@ def sample_rows(models: dict[str, AutoEncoder], train, test) -> tuple[float, lis
 
 def merged(results: dict[str, object], measured: set[str]) -> dict[str, object]:
     """`results` with the rows of the models not in `measured` kept from the results file, in
-    VARIANTS order; the denoising table is kept when this run did not measure it."""
+    VARIANTS order (and the `--binarize` run's likelihood row when this run left it out); the
+    denoising table is kept when this run did not measure it."""
     if not RESULTS.exists():
         return results
     previous = json.loads(RESULTS.read_text())
     order = {name: index for index, name in enumerate(VARIANTS)}
     for table in ("reconstruction", "samples", "digits", "likelihood"):
-        kept = [row for row in previous.get(table, []) if row["model"] not in measured and row["model"] in order]
+        fresh = {row["model"] for row in results[table]}
+        kept = [
+            row
+            for row in previous.get(table, [])
+            if row["model"] not in measured | fresh and (row["model"] in order or row.get("trained_on") == "dynamic binarisation")
+        ]
         # stable: a model's rows keep their order; the --binarize run and the published anchors (no preset) go last
         results[table] = sorted(kept + results[table], key=lambda row: order.get(row["model"], len(order)))
     if not results["denoising"]:

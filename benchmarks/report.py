@@ -213,7 +213,7 @@ def quality_section(quality: dict) -> str:
 
 
 def steering_table(rows: list[dict]) -> str:
-    """A conditional model's samples of each digit asked for: the share recognised as that digit."""
+    """Samples of each digit asked for (`cvae`; `vq`'s class-conditional prior): the share recognised as that digit."""
     if not rows:
         return ""
     keys = list(dict.fromkeys((r["model"], r["source"], r["temperature"]) for r in rows))
@@ -231,7 +231,7 @@ def steering_table(rows: list[dict]) -> str:
     ]
     return (
         "\n\nSteering: samples of each digit asked for (500 each) that the classifier names as that digit with "
-        "confidence > 0.9 (target: at least 95% over the ten), and their variety (pixel spread: the standard "
+        "confidence > 0.9 (cvae's target: at least 95% over the ten), and their variety (pixel spread: the standard "
         "deviation of each pixel over the samples, averaged).\n\n"
         + table(["model", "codes drawn from", "temperature", *digits, "pixel spread"], body)
     )
