@@ -81,6 +81,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "encoder": "conv",
         "hidden_dims": [32, 64, 128],
         "latent_dim": 32,
+        "activation": "silu",
         "normalization": "batch",
         "recon_loss": "bce",
     },
