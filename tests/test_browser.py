@@ -445,7 +445,7 @@ def test_screenshots_were_saved():
     assert {"reconstruct", "denoise", "generate", "interpolate", "latent_map", "features"} <= names
 
 
-def test_generate_offers_a_digit_picker_for_cvae_and_shows_traversals(page):
+def test_generate_offers_a_digit_picker_for_cvae_and_vq_and_shows_traversals(page):
     open_tab(page, "Generate")
     before, sweeps = image_src(page, "generated"), image_src(page, "traversals")
     picker = page.locator("#generate-digit")
@@ -462,6 +462,10 @@ def test_generate_offers_a_digit_picker_for_cvae_and_shows_traversals(page):
     picker.wait_for(state="hidden")
     wait_for_no_image(page, "traversals")  # deep has no prior to sweep
     page.get_by_text("latent traversals are for the variational models").wait_for()
+    page.locator("#generate-variant").get_by_text("vq", exact=True).click()
+    picker.wait_for(state="visible")  # its prior is conditioned on the digit
+    picker.get_by_text("7", exact=True).click()
+    page.get_by_text("drawn as a 7 from the prior").first.wait_for()
 
 
 def test_reconstruct_with_cvae_says_which_digit_it_guessed(page):
