@@ -194,8 +194,9 @@ def test_an_encoder_without_filters_says_so():
 
 
 def test_a_flat_config_of_version_0_1_still_loads_and_scores_as_before(tmp_path, mnist_test):
-    """The flat config.json the bundled models shipped with before the open core."""
-    flat = {"activation": "relu", "architecture": "conv", "bottleneck": "plain", "channels": 1, "hidden_dims": [32, 64, 128],
+    """The flat config.json the bundled models shipped with before the open core (with the activation
+    of today's bundled conv, whose weights it is given)."""
+    flat = {"activation": "silu", "architecture": "conv", "bottleneck": "plain", "channels": 1, "hidden_dims": [32, 64, 128],
             "image_size": 32, "kl_weight": 1.0, "latent_dim": 32, "latent_mixture": 20, "noise": {}, "normalization": "batch",
             "recon_loss": "bce", "sparsity_penalty": "kl", "sparsity_target": 0.05, "sparsity_weight": 3.0, "variant": "conv"}  # fmt: skip
     folder = tmp_path / "conv"
