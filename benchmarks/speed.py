@@ -18,8 +18,8 @@
 - peak memory: the peak resident set of a process that runs only our loop.
 
 Each measurement runs in a fresh subprocess so that peak memory and caches do not leak between
-them. Run on a quiet machine: `python benchmarks/speed.py [MNIST folder]`; it prints a table and
-writes benchmarks/results/speed.json.
+them. Run on a quiet machine: `python benchmarks/speed.py [--models conv ...]`; it prints a table and
+writes benchmarks/results/speed.json (with `--models`, the other models' rows stay as they were).
 """
 
 from __future__ import annotations
@@ -177,6 +177,11 @@ def main() -> None:
         print(json.dumps(measure_one(*args.one, args.data, args.seconds)))
         return
     results = run(args.data, args.seconds, args.models)
+    if RESULTS.exists():  # a run of some models keeps the others' rows, as they were measured before
+        measured = {row["model"] for row in results["rows"]}
+        kept = [row for row in json.loads(RESULTS.read_text())["rows"] if row["model"] not in measured and row["model"] in MODELS]
+        order = list(MODELS)
+        results["rows"] = sorted(kept + results["rows"], key=lambda row: order.index(row["model"]))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")
