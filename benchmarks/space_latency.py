@@ -39,7 +39,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +129,10 @@ class GradioClientCaller:
 
         self.client = Client(url, verbose=False, download_files=False, httpx_kwargs={"timeout": TIMEOUT})
 
+    def close(self) -> None:
+        """Stop the client's heartbeat stream, which would otherwise load the server in later runs."""
+        self.client.close()
+
     def __call__(self, endpoint: str, args: list[Any]) -> None:
         from gradio_client import handle_file
 
@@ -149,6 +152,9 @@ class HttpCaller:
     def __init__(self, url: str) -> None:
         self.http = httpx.Client(base_url=f"{url.rstrip('/')}/gradio_api", timeout=TIMEOUT)
         self.session = uuid.uuid4().hex
+
+    def close(self) -> None:
+        self.http.close()
 
     def upload(self, sketch: Sketch) -> dict[str, Any]:
         with open(sketch.path, "rb") as file:
@@ -186,7 +192,7 @@ class DirectCaller(HttpCaller):
             raise RuntimeError(f"{endpoint}: HTTP {response.status_code}: {response.text[:200]}")
 
 
-CALLERS: dict[str, Callable[[str], Callable[[str, list[Any]], None]]] = {
+CALLERS: dict[str, type[GradioClientCaller] | type[HttpCaller]] = {
     "gradio_client": GradioClientCaller,
     "http": HttpCaller,
     "direct": DirectCaller,
@@ -237,6 +243,8 @@ def run_load(url: str, clients: int, calls: int, kind: str, sketches: list[Sketc
     wall = time.perf_counter() - start
     client_cpu = cpu_seconds() - client_cpu
     server_cpu = cpu_seconds(server_pid) - server_cpu if server_pid else None
+    for caller in callers:
+        caller.close()
     return {
         "client": kind,
         "clients": clients,

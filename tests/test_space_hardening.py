@@ -14,6 +14,7 @@ from conftest import render_sketch, sketch_payload
 from PIL import Image
 
 from benchmarks.space_latency import run_load, write_sketches
+from demo.gate import FirstComeGate
 from demo.preprocess import MAX_PIXELS
 from demo.ui import LAUNCH_OPTIONS, QUEUE_SIZE, WORKERS, written_once
 
@@ -202,6 +203,10 @@ def test_limits_are_set_on_purpose(space, client):
     assert not any(fn.queue for fn in model_events)  # the page's calls skip the queue: one request each
     assert space.max_threads == LAUNCH_OPTIONS["max_threads"] == WORKERS
     assert space._queue.event_queue_per_concurrency_id["models"].concurrency_limit == WORKERS
+    gates = [m for m in space.server_app.user_middleware if m.cls is FirstComeGate]
+    assert [(m.kwargs["prefixes"], m.kwargs["limit"]) for m in gates] == [(("/gradio_api/run/",), WORKERS)]
+    live = [fn for fn in model_events if fn.api_name in {"reconstruct", "denoise", "generate", "interpolate", "latent_map", "features"}]
+    assert not any(fn.preprocess or fn.postprocess for fn in live)  # one task each on the threads, not one per component
     assert Image.MAX_IMAGE_PIXELS * 2 == MAX_PIXELS  # PIL refuses larger images before decoding them
 
 
@@ -239,3 +244,61 @@ def test_concurrent_clients_get_answers_without_errors(space, tmp_path, kind):
     result = run_load(space.local_url, clients=10, calls=5, kind=kind, sketches=write_sketches(tmp_path, 4))
     assert result["errors"] == 0, result["error_samples"]
     assert sum(stats["count"] for stats in result["endpoints"].values()) == 50
+
+
+def test_the_gate_lets_the_page_calls_in_a_few_at_a_time_in_the_order_they_came():
+    """`FirstComeGate` under 12 simultaneous model calls and 3 other requests: at most `limit` calls run
+    at once, they start in arrival order, and the other requests do not wait for them."""
+    import asyncio
+
+    running, most, started, passed = [0], [0], [], []
+
+    async def app(scope, receive, send):
+        if not scope["path"].startswith("/gradio_api/run/"):
+            passed.append(scope["path"])
+            return
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        started.append(scope["path"])
+        await asyncio.sleep(0.01)
+        running[0] -= 1
+
+    async def main() -> None:
+        gate = FirstComeGate(app, prefixes=("/gradio_api/run/",), limit=2)
+        calls = [asyncio.create_task(gate({"type": "http", "path": f"/gradio_api/run/{i}"}, None, None)) for i in range(12)]
+        await asyncio.sleep(0)  # every call has reached the gate
+        others = [asyncio.create_task(gate({"type": "http", "path": f"/gradio_api/upload?{i}"}, None, None)) for i in range(3)]
+        await asyncio.wait_for(asyncio.gather(*others), 0.005)  # through, while ten calls still wait
+        assert len(started) == 2
+        await asyncio.gather(*calls)
+
+    asyncio.run(main())
+    assert most[0] == 2
+    assert started == [f"/gradio_api/run/{i}" for i in range(12)]
+    assert len(passed) == 3
+    with pytest.raises(ValueError, match="at least one"):
+        FirstComeGate(app, prefixes=("/gradio_api/run/",), limit=0)
+
+
+def test_a_one_task_event_gets_and_gives_values_as_gradio_would_have_processed_them(tmp_path):
+    """`processed_in_one_task`: the inputs reach the function as the components' `preprocess` makes
+    them, and the outputs leave as their `postprocess` makes them, a `gr.update`'s value included."""
+    from demo.ui import processed_in_one_task
+
+    digit = (np.arange(28 * 28).reshape(28, 28) % 256).astype(np.uint8)
+    Image.fromarray(digit).save(tmp_path / "digit.png")
+    source, level = gr.Image(type="numpy", image_mode="L"), gr.Slider(0, 1)
+    shown, caption = gr.Image(type="numpy", image_mode="L", format="png"), gr.Markdown()
+    seen = []
+
+    def fn(image: np.ndarray, value: float) -> tuple[np.ndarray, dict]:
+        seen.append((image, value))
+        return 255 - image, gr.update(value=f"level {value}", visible=True)
+
+    run = processed_in_one_task(fn, [source, level], [shown, caption])
+    picture, update = run({"path": str(tmp_path / "digit.png"), "meta": {"_type": "gradio.FileData"}}, 0.5)
+    np.testing.assert_array_equal(seen[0][0], digit)
+    assert seen[0][1] == 0.5
+    np.testing.assert_array_equal(np.asarray(Image.open(picture["path"])), 255 - digit)
+    assert update == {"__type__": "update", "value": "level 0.5", "visible": True}
+    assert processed_in_one_task(lambda value: value * 2, [level], [level])(0.25) == 0.5  # one output: not in a list
