@@ -302,3 +302,9 @@ def test_a_one_task_event_gets_and_gives_values_as_gradio_would_have_processed_t
     np.testing.assert_array_equal(np.asarray(Image.open(picture["path"])), 255 - digit)
     assert update == {"__type__": "update", "value": "level 0.5", "visible": True}
     assert processed_in_one_task(lambda value: value * 2, [level], [level])(0.25) == 0.5  # one output: not in a list
+
+    def picked(value: float, evt: gr.SelectData) -> float:
+        return value
+
+    with pytest.raises(ValueError, match="evt"):  # the wrapper hides what Gradio would inject
+        processed_in_one_task(picked, [level], [level])
