@@ -247,8 +247,7 @@ class Endpoints:
         if model.discrete:  # no axes: the sliders' position picks the seed of a draw from its prior
             values = point[0].tolist() + [0.0] * (AXES - point.shape[1])  # unset sliders are at 0
             seed = zlib.crc32(" ".join(f"{value:.1f}" for value in values).encode())
-            picked = model.sample_classes and digit is not None and digit != ""
-            label = int(digit_choice(digit, guess=False)) if picked else None
+            label = self.drawn_digit(model, digit, None)
             image = model.sample(1, torch.Generator().manual_seed(seed), labels=label)
             asked = f" as a {label}" if label is not None else ""
             return to_uint8(image), (
@@ -265,9 +264,10 @@ class Endpoints:
         return to_uint8(image), caption + (f", drawn as a {drawn}." if drawn is not None else ".")
 
     @staticmethod
-    def drawn_digit(model: AutoEncoder, digit: Any, default: int) -> int | None:
-        """The label a conditional model draws (`digit`, else `default`); None for the other models."""
-        if not model.conditional:
+    def drawn_digit(model: AutoEncoder, digit: Any, default: int | Tensor | None) -> int | Tensor | None:
+        """The label(s) a model that draws the digit asked for (`cvae`, `vq`) draws: `digit`, else
+        `default`; None for the other models."""
+        if not model.sample_classes:
             return None
         return default if digit is None or digit == "" else int(digit_choice(digit, guess=False))
 
@@ -306,9 +306,7 @@ class Endpoints:
         discrete code: from the prior fitted over its token grids); those of a model that draws the
         digit asked for (`cvae`, `vq`) are all `digit` (default: each row 0..7, then 8, 9, 0, ...)."""
         model = self.model(variant)
-        labels = None
-        if model.sample_classes:
-            labels = torch.arange(GRID_SAMPLES) % 10 if digit is None or digit == "" else int(digit_choice(digit, guess=False))
+        labels = self.drawn_digit(model, digit, torch.arange(GRID_SAMPLES) % 10)
         return tile(model.sample(GRID_SAMPLES, torch.Generator().manual_seed(seed), labels=labels), GRID_SAMPLES // 2)
 
     @torch.inference_mode()

@@ -55,7 +55,7 @@ POOL = {"queue": False, "concurrency_id": "models", "concurrency_limit": WORKERS
 # ... and each event's inputs are preprocessed and outputs postprocessed in the thread that runs it
 # (`processed_in_one_task`), not as a task each on Gradio's thread pool.
 ONE_TASK = {"preprocess": False, "postprocess": False, **POOL}
-LIVE = {"trigger_mode": "always_last", "show_progress": "hidden", **ONE_TASK}  # only the latest pending call runs
+LIVE = {"trigger_mode": "always_last", "show_progress": "hidden"}  # only the latest pending call runs
 # Frontend js for live events: send what the page shows when the call leaves, not what Gradio 6.31's
 # frontend read when the event fired. It reads a sketchpad slowly (tens to hundreds of ms per read,
 # one after another), so six quick slider steps leave up to 0.7 s later and after the events that
@@ -166,6 +166,13 @@ def processed_in_one_task(fn: Callable[..., Any], inputs: list[gr.Component], ou
     return run
 
 
+def model_event(
+    triggers: list[Any], fn: Callable[..., Any], inputs: list[gr.Component], outputs: list[gr.Component], **options: Any
+) -> None:
+    """An event of the model pool (`ONE_TASK`) on `triggers`: `fn` on `inputs` into `outputs`, run as one task."""
+    gr.on(triggers, processed_in_one_task(fn, inputs, outputs), inputs, outputs, **ONE_TASK, **options)
+
+
 def live(
     triggers: list[Any],
     fn: Callable[..., Any],
@@ -184,7 +191,7 @@ def live(
     unnamed = [block.label for block in inputs if isinstance(block, gr.Slider) and not block.elem_id]
     if unnamed:
         raise ValueError(f"every slider of a live event needs an elem_id: {unnamed}")
-    gr.Button(visible=False).click(processed_in_one_task(fn, inputs, outputs), inputs, outputs, api_name=api_name, **ONE_TASK)
+    model_event([gr.Button(visible=False).click], fn, inputs, outputs, api_name=api_name)
     kinds = [block.elem_id if isinstance(block, gr.Slider) else "pad" if isinstance(block, gr.Sketchpad) else None for block in inputs]
     js = AS_SHOWN % json.dumps([kinds, clears and clears.elem_id]) if any(kinds) else None
     counted = inputs if clears is None else [*inputs, clears]
@@ -192,7 +199,7 @@ def live(
     def page_event(*values: Any) -> Any:  # not functools.wraps: Gradio would check the count against fn's signature
         return fn(*values[: len(inputs)])
 
-    gr.on(triggers, processed_in_one_task(page_event, counted, outputs), counted, outputs, js=js, api_visibility="private", **LIVE)
+    model_event(triggers, page_event, counted, outputs, js=js, api_visibility="private", **LIVE)
 
 
 def sketch_of(digit: np.ndarray) -> dict[str, Any]:
@@ -455,28 +462,11 @@ def generate_tab(endpoints: Endpoints) -> None:
         return gr.update(visible=bool(endpoints.model(variant).sample_classes))
 
     drawn = [*axes, image, details]
-    random_button.click(
-        processed_in_one_task(random_sample, [variant, digit], drawn), [variant, digit], drawn, api_name="random_sample", **ONE_TASK
-    )
-    reset_button.click(processed_in_one_task(reset, [variant, digit], drawn), [variant, digit], drawn, api_visibility="private", **ONE_TASK)
-    gr.on(
-        [more.click, variant.input, digit.input],
-        processed_in_one_task(sample_grid, [variant, digit], [grid]),
-        [variant, digit],
-        grid,
-        api_name="sample_grid",
-        **ONE_TASK,
-    )
+    model_event([random_button.click], random_sample, [variant, digit], drawn, api_name="random_sample")
+    model_event([reset_button.click], reset, [variant, digit], drawn, api_visibility="private")
+    model_event([more.click, variant.input, digit.input], sample_grid, [variant, digit], [grid], api_name="sample_grid")
     variant.input(show_digit, variant, digit, api_visibility="private")
-    swept = [sweeps, sweeps_caption]
-    gr.on(
-        [variant.input, digit.input],
-        processed_in_one_task(traversal_grid, [variant, digit], swept),
-        [variant, digit],
-        swept,
-        api_name="traversals",
-        **ONE_TASK,
-    )
+    model_event([variant.input, digit.input], traversal_grid, [variant, digit], [sweeps, sweeps_caption], api_name="traversals")
 
 
 def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
