@@ -262,13 +262,20 @@ def latency_section(latency: dict) -> str:
         cells = [f"{e['p50_ms']:.0f} / {e['p95_ms']:.0f}" for e in run["endpoints"].values()]
         server_cpu = run.get("server_cpu_ms_per_call")  # absent from results written before it was measured
         cpu = "" if server_cpu is None else f"{server_cpu:.1f}"
-        rows.append([run["client"], str(run["clients"]), str(run["calls"]), str(run["errors"]), f"{run['calls_per_s']:.0f}", cpu, *cells])
+        arrival = run["arrival"]
+        first = f"{arrival['p50_ms']:.0f} / {arrival['p95_ms']:.0f} / {arrival['max_ms']:.0f}"
+        rows.append(
+            [run["client"], str(run["clients"]), str(run["calls"]), str(run["errors"]), f"{run['calls_per_s']:.0f}", cpu, *cells, first]
+        )
     endpoints = list(latency["runs"][0]["endpoints"])
     return (
         f"Latency of the Space as clients see it, p50 / p95 in ms, on this machine ({machine['cpu']}, "
         f"{machine['cores']} cores; clients on the same machine). Cold start (process start to first HTTP 200, "
         f"all six models loaded): **{latency['cold_start_s']:.1f} s**.\n\n"
-        + table(["client", "concurrent clients", "calls", "errors", "calls/s", "server CPU ms/call", *endpoints], rows)
+        + table(
+            ["client", "concurrent clients", "calls", "errors", "calls/s", "server CPU ms/call", *endpoints, "arrival: p50 / p95 / max"],
+            rows,
+        )
         + "\n\n`direct` is the route the Space's page takes: its model events skip the queue, so each call is an "
         "upload and one POST (`/gradio_api/run/<name>`) answered with the outputs. `http` is Gradio's queued HTTP API "
         "(`/call/<name>`, the result read from the server-sent events as they are pushed), which `gradio_client` "
@@ -276,6 +283,9 @@ def latency_section(latency: dict) -> str:
         "which adds 60-90 ms to every call whatever the server does. At 10 and 50 clients the calls queue behind "
         "the two CPU cores (clients and server share them). The Space's one process runs its Python on one core at a "
         "time, so its calls/s cannot exceed 1000 / (server CPU ms per call): where that time goes is in docs/space.md."
+        " *Arrival*: before the timed calls, each client's first call (a new connection and a new session), all "
+        "clients at the same instant, the worst case of visitors arriving together; the other columns are the load "
+        "that follows, each client calling again as soon as it has its answer."
         "\n\nRegenerate: `python benchmarks/space_latency.py`."
     )
 

@@ -244,6 +244,7 @@ def test_concurrent_clients_get_answers_without_errors(space, tmp_path, kind):
     result = run_load(space.local_url, clients=10, calls=5, kind=kind, sketches=write_sketches(tmp_path, 4))
     assert result["errors"] == 0, result["error_samples"]
     assert sum(stats["count"] for stats in result["endpoints"].values()) == 50
+    assert result["arrival"]["calls"] == 10  # each client's first call, measured apart
 
 
 def test_the_gate_lets_the_page_calls_in_a_few_at_a_time_in_the_order_they_came():
