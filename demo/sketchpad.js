@@ -24,6 +24,56 @@
         subtree: true, childList: true, attributes: true, attributeFilter: ["class"],
     });
 
+    // Photos: a phone's 12-megapixel photo comes back from the canvas as PNGs of 20 MB and more, over
+    // the Space's 2 MB upload limit, and the upload failed without a word. A picture chosen for a
+    // sketchpad or dropped on it is shrunk to MAX_SIDE pixels a side before the sketchpad takes it:
+    // its PNGs then stay under 2 MB (640 x 640 x 4 bytes at most) and the digit keeps some 200 pixels.
+    // The event is held back, and sent again with the shrunk picture.
+    const MAX_SIDE = 640;
+    const sentAgain = new WeakSet();
+    const shrink = async (file) => {
+        if (!file.type.startsWith("image/")) return file;
+        const bitmap = await createImageBitmap(file); // upright, as the photo's EXIF orientation says
+        const scale = MAX_SIDE / Math.max(bitmap.width, bitmap.height);
+        if (scale >= 1) return file;
+        const canvas = document.createElement("canvas");
+        canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+        canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+        const context = canvas.getContext("2d");
+        context.imageSmoothingQuality = "high";
+        context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+        const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+        return new File([blob], file.name.replace(/\.[^.]*$/, "") + ".png", {type: "image/png"});
+    };
+    const shrunk = async (files) => {
+        const transfer = new DataTransfer();
+        for (const file of files) transfer.items.add(await shrink(file).catch(() => file)); // unreadable: as it is
+        return transfer;
+    };
+    document.addEventListener("change", (event) => {
+        const input = event.target;
+        if (sentAgain.has(event) || input?.type !== "file" || !input.closest(".sketch") || !input.files?.length) return;
+        event.stopImmediatePropagation();
+        shrunk([...input.files]).then((transfer) => {
+            input.files = transfer.files;
+            const again = new Event("change", {bubbles: true});
+            sentAgain.add(again);
+            input.dispatchEvent(again);
+        });
+    }, true);
+    document.addEventListener("drop", (event) => {
+        const target = event.target;
+        if (sentAgain.has(event) || !target.closest?.(".sketch") || !event.dataTransfer?.files.length) return;
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        shrunk([...event.dataTransfer.files]).then((transfer) => {
+            const again = new DragEvent("drop", {bubbles: true, cancelable: true, dataTransfer: transfer,
+                                                 clientX: event.clientX, clientY: event.clientY});
+            sentAgain.add(again);
+            target.dispatchEvent(again);
+        });
+    }, true);
+
     // The Clear buttons: empty each sketchpad through its own trash icon, which resets its canvas every
     // time (setting the value to None from Python works only once: a second None is no change). Counts
     // the Clears of each button under `key` and returns the count, which the tab's live events read

@@ -1,7 +1,8 @@
 """The Space in a real browser: Debian's chromium driven by Playwright (never `playwright install`).
 
 Draws digits with a few mouse moves without choosing the Brush first, pressing Clear between them
-and checking the model input shows only the new one and the code chart's axis fits the code; uploads a photo through the pad's file input;
+and checking the model input shows only the new one and the code chart's axis fits the code; uploads a photo through the pad's file input,
+and a phone's 12-megapixel photo through it and by a drop;
 picks gallery digits and moves the noise slider; presses "Random sample" and Reset in turn;
 interpolates gallery digits and drawings with Clear between; clicks the latent map; and clears the
 Features tab repeatedly. A screenshot of each tab is saved under artifacts/screenshots/."""
@@ -233,6 +234,62 @@ def test_an_uploaded_photo_is_read_as_its_digit_and_clear_removes_it(page, mnist
     draw(page, "reconstruct-sketch", ONE_LEFT)  # the photo is gone: the 1 alone
     assert looks_like(fetch(page, wait_for_new_image(page, "reconstruct-seen")), "1")  # the first answer: not the photo
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+
+
+def phone_photo(photo, path: Path) -> np.ndarray:
+    """Write `photo` as a phone would take it (4032x3024, sensor noise, JPEG quality 92: about 3 MB) to
+    `path`; return the picture as the page shrinks it (640 pixels a side at most)."""
+    big = Image.fromarray(photo.image()).resize((4032, 3024), Image.BICUBIC)
+    noise = np.random.default_rng(0).normal(0, 6, (3024, 4032, 3))
+    big = Image.fromarray((np.asarray(big) + noise).clip(0, 255).astype(np.uint8))
+    big.save(path, quality=92)
+    assert path.stat().st_size > 2_000_000  # more than the Space's upload limit on its own
+    return np.asarray(big.resize((640, 480), Image.BILINEAR))
+
+
+def test_a_phone_sized_photo_is_shrunk_in_the_page_and_read_chosen_or_dropped(page, mnist_test, tmp_path):
+    """A 12-megapixel photo, chosen through the pad's file input and then dropped on the pad: the page
+    shrinks it to 640 pixels a side before the sketchpad takes it, so none of the pad's PNG uploads
+    goes over the 2 MB limit (before, they came back 413 and nothing happened), and the model reads
+    the digit as the API reads the shrunk photo."""
+    import base64
+
+    import torch
+
+    images, labels, _ = mnist_test
+    photo = make_photos(images[5002:5003, 0, 2:30, 2:30].numpy(), labels[5002:5003].numpy(), 1)[0]
+    path = tmp_path / "phone.jpg"
+    expected = torch.from_numpy(digit_from_sketch(phone_photo(photo, path)))[None, None]
+    statuses = []
+    page.on("response", lambda response: statuses.append(response.status) if "/gradio_api/upload" in response.url else None)
+    errors = []
+
+    def as_the_api_reads_it(digit: np.ndarray) -> bool:
+        errors.append(squared_error_per_image(torch.from_numpy(digit / 255.0).float()[None, None], expected).item())
+        return errors[-1] < 2.0
+
+    open_tab(page, "Reconstruct")
+    clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+    page.locator("#reconstruct-sketch input[type=file]").set_input_files(path)
+    assert as_the_api_reads_it(fetch(page, wait_for_new_image(page, "reconstruct-seen"))), errors
+    clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+
+    page.evaluate(
+        """(data) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "phone.jpg", {type: "image/jpeg"}));
+            const box = document.getElementById("reconstruct-sketch").getBoundingClientRect();
+            const [x, y] = [box.left + box.width / 2, box.top + box.height / 2];
+            const target = document.elementFromPoint(x, y);
+            for (const type of ["dragenter", "dragover", "drop"])
+                target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: transfer, clientX: x, clientY: y}));
+        }""",
+        base64.b64encode(path.read_bytes()).decode(),
+    )
+    assert as_the_api_reads_it(fetch(page, wait_for_new_image(page, "reconstruct-seen"))), errors
+    clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+    assert statuses and set(statuses) == {200}, statuses
 
 
 def test_a_photo_is_read_on_every_tab_with_a_sketchpad(page, mnist_test, tmp_path):
