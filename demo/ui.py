@@ -82,6 +82,15 @@ CSS = """
 .digit-gallery .grid-container { grid-template-columns: repeat(10, minmax(0, 1fr)); grid-auto-rows: auto; margin-top: 16px; }
 .digit-gallery .gallery-item, .digit-gallery .thumbnail-item { width: 100%; height: auto; aspect-ratio: 1; min-width: 0; }
 .digit-gallery .gallery-container, .digit-gallery .grid-wrap { height: auto !important; min-height: 0 !important; }
+/* Phones: the pad and its Clear, then the answers, then the other controls, so that a drawing's answer
+   shows right below it rather than two screens down */
+@media (max-width: 640px) {
+  .pad-first { flex-direction: column; flex-wrap: nowrap; }
+  .pad-first > .column { display: contents; }
+  .pad-first .sketch, .pad-first .pads, .pad-first .clear { order: -2; }
+  .pad-first > .column:last-child > * { order: -1; }
+  #reconstruct-seen, #reconstruction { min-width: 100% !important; }  /* a line each: room for the long label */
+}
 """
 # System fonts: the default theme's web font cannot load offline, and its fallback drew some letters
 # (the title's first) in another face.
@@ -252,7 +261,7 @@ def clear_button(pads: list[gr.Sketchpad], elem_id: str) -> tuple[gr.Button, gr.
     """A Clear button that empties `pads` through their own trash icons (see `SKETCHPAD_JS`), which
     works every time; each pad's .change then resets the tab's outputs. Also returns the count of its
     clicks, hidden, for the tab's `live` events."""
-    button = gr.Button("Clear", elem_id=elem_id)
+    button = gr.Button("Clear", elem_id=elem_id, elem_classes="clear")
     clears = gr.Number(0, visible=False, elem_id=f"{elem_id}-count")
     js = f"() => window.clearSketchpads({json.dumps(clears.elem_id)}, {json.dumps([pad.elem_id for pad in pads])})"
     button.click(None, None, clears, js=js, api_visibility="private")
@@ -363,7 +372,7 @@ def picks(picker: gr.Gallery, gallery: Digits, sketch: gr.Sketchpad) -> Any:
 
 
 def reconstruct_tab(endpoints: Endpoints) -> None:
-    with gr.Row():
+    with gr.Row(elem_classes="pad-first"):
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit", elem_id="reconstruct-sketch")
             variant = variant_radio(endpoints.variants, "deep", [ALL], elem_id="reconstruct-variant")
@@ -393,7 +402,7 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
 
 
 def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
-    with gr.Row():
+    with gr.Row(elem_classes="pad-first"):
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit, or pick one below", elem_id="denoise-sketch")
             clears = clear_button([sketch], elem_id="denoise-clear")[1]
@@ -470,9 +479,9 @@ def generate_tab(endpoints: Endpoints) -> None:
 
 
 def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
-    with gr.Row():
+    with gr.Row(elem_classes="pad-first"):
         with gr.Column(scale=3):
-            with gr.Row():
+            with gr.Row(elem_classes="pads"):
                 sketch_a = sketchpad("Digit A", elem_id="sketch-a")
                 sketch_b = sketchpad("Digit B", elem_id="sketch-b")
             clear, clears = clear_button([sketch_a, sketch_b], elem_id="interpolate-clear")
@@ -525,7 +534,7 @@ def latent_map_tab(endpoints: Endpoints) -> None:
 def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
     start_grid, start_caption = endpoints.features(None, "deep")
     top_grid, top_caption = endpoints.top_digits("deep", 0)
-    with gr.Row():
+    with gr.Row(elem_classes="pad-first"):
         with gr.Column(scale=1):
             sketch = sketchpad("Draw a digit, or pick one below", elem_id="features-sketch")
             clears = clear_button([sketch], elem_id="features-clear")[1]

@@ -2,7 +2,7 @@
 
 Draws digits with a few mouse moves without choosing the Brush first, pressing Clear between them
 and checking the model input shows only the new one and the code chart's axis fits the code; uploads a photo through the pad's file input,
-and a phone's 12-megapixel photo through it and by a drop;
+and a phone's 12-megapixel photo through it and by a drop; draws with a finger on a phone-sized page;
 picks gallery digits and moves the noise slider; presses "Random sample" and Reset in turn;
 interpolates gallery digits and drawings with Clear between; clicks the latent map; and clears the
 Features tab repeatedly. A screenshot of each tab is saved under artifacts/screenshots/."""
@@ -329,6 +329,55 @@ def test_a_photo_is_read_on_every_tab_with_a_sketchpad(page, mnist_test, tmp_pat
     caption.get_by_text("this digit excites most first").wait_for()
     page.locator("#features-clear").click()
     caption.get_by_text("in their own order").wait_for()
+
+
+def test_on_a_phone_a_finger_draws_and_the_answer_comes_right_below_the_pad(space, page):
+    """A phone-sized page (390x844, touch): each tab with a pad shows the pad, its Clear and then the
+    answers, the other controls after them (side by side on a desk, a drawing's answer was two screens
+    down); a stroke of a finger (touch events, not the mouse) is read as a 1."""
+    phone = page.context.browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    tab = phone.new_page()
+    tab.set_default_timeout(TIMEOUT)
+    tab.goto(space.local_url)
+    tab.wait_for_load_state("networkidle")
+
+    def top(elem_id: str) -> float:
+        return tab.locator(f"#{elem_id}").first.bounding_box()["y"]
+
+    assert top("reconstruct-sketch") < top("reconstruct-clear") < top("reconstruct-seen") < top("reconstruct-variant")
+    box = tab.locator("#reconstruct-sketch canvas").first.bounding_box()
+    touch = phone.new_cdp_session(tab)
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2
+    touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for step in range(1, 21):
+        touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y + box["height"] * 0.6 * step / 20}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert looks_like(fetch(tab, wait_for_new_image(tab, "reconstruct-seen")), "1")
+    tab.locator("#reconstruct-sketch").evaluate("pad => pad.scrollIntoView({block: 'start'})")
+    tab.wait_for_load_state("networkidle")
+    tab.screenshot(path=str(SHOTS / "phone.png"))  # the pad, its Clear and the answers on one screen
+    for name, ids in [
+        ("Denoise", ["denoise-sketch", "denoise-clear", "denoise-0", "denoise-gallery"]),
+        ("Interpolate", ["sketch-b", "interpolate-clear", "interpolation", "interpolate-gallery"]),
+        ("Features", ["features-sketch", "features-clear", "features", "features-gallery"]),
+    ]:
+        if tab.get_by_role("tab", name=name).is_visible():
+            tab.get_by_role("tab", name=name).click()
+        else:  # a phone's tab bar shows two tabs, the others in a menu
+            tab.get_by_role("button", name="More tabs").click()
+            tab.locator(".overflow-dropdown button", has_text=name).click()
+        tab.wait_for_timeout(300)
+        tops = [top(elem_id) for elem_id in ids]
+        assert tops == sorted(tops), (name, tops)
+    phone.close()
+    assert answers_stand_beside_the_pad(page)
+
+
+def answers_stand_beside_the_pad(page) -> bool:
+    """On the desk-sized page the answers stand beside the pad, as before."""
+    open_tab(page, "Reconstruct")
+    pad, seen = (page.locator(f"#{elem_id}").bounding_box() for elem_id in ("reconstruct-sketch", "reconstruct-seen"))
+    return seen["x"] > pad["x"] + pad["width"] and seen["y"] < pad["y"] + pad["height"]
 
 
 def test_noise_slider_updates_the_denoising_live(space, page):
