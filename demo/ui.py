@@ -83,15 +83,22 @@ CSS = """
 .digit-gallery .gallery-item, .digit-gallery .thumbnail-item { width: 100%; height: auto; aspect-ratio: 1; min-width: 0; }
 .digit-gallery .gallery-container, .digit-gallery .grid-wrap { height: auto !important; min-height: 0 !important; }
 /* Phones: the pad and its Clear, then the answers, then the other controls, so that a drawing's answer
-   shows right below it rather than two screens down */
+   shows right below it rather than two screens down; on Generate and the Latent map the decoded digit
+   comes first and stays in sight while the sliders below it scroll */
 @media (max-width: 640px) {
-  .pad-first { flex-direction: column; flex-wrap: nowrap; }
-  .pad-first > .column { display: contents; }
+  .pad-first, .answer-first { flex-direction: column; flex-wrap: nowrap; }
+  .pad-first > .column, .answer-first > .column { display: contents; }
+  .answer-first .answer { order: -1; position: sticky; top: 0; z-index: 10; background: var(--background-fill-primary); }
+  .answer-first .form { isolation: isolate; }  /* the sliders' labels (z-index 40) stay under the sticky digit */
   .pad-first .sketch, .pad-first .pads, .pad-first .clear { order: -2; }
   .pad-first > .column:last-child > * { order: -1; }
   #reconstruct-seen, #reconstruction { min-width: 100% !important; }  /* a line each: room for the long label */
 }
 """
+# Gradio scopes `css` to the inside of the page's container; the container itself is styled here. Its
+# "overflow: hidden" made it the frame a sticky element sticks to, so the sticky digit scrolled away;
+# "clip" clips alike without that.
+HEAD = "<style>@media (max-width: 640px) { .gradio-container { overflow: clip !important; } }</style>"
 # System fonts: the default theme's web font cannot load offline, and its fallback drew some letters
 # (the title's first) in another face.
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
@@ -108,6 +115,7 @@ LAUNCH_OPTIONS: dict[str, Any] = {
     "app_kwargs": {"middleware": [Middleware(FirstComeGate, prefixes=(f"{API_PREFIX}/run/",), limit=WORKERS)]},
     "ssr_mode": False,
     "css": CSS,
+    "head": HEAD,
     "theme": THEME,
     "js": SKETCHPAD_JS,  # selects the sketchpads' Brush; empties them for the Clear buttons
 }
@@ -296,15 +304,16 @@ def written_once(image: gr.Image) -> gr.Image:
     return image
 
 
-def digit_image(label: str, height: int = 150, **kwargs: Any) -> gr.Image:
-    """An output for exact digit pixels: PNG (not WebP), shown enlarged without smoothing."""
+def digit_image(label: str, height: int = 150, classes: tuple[str, ...] = (), **kwargs: Any) -> gr.Image:
+    """An output for exact digit pixels: PNG (not WebP), shown enlarged without smoothing (and with
+    the CSS `classes` besides)."""
     return written_once(
         gr.Image(
             label=label,
             format="png",
             type="numpy",
             image_mode="L",
-            elem_classes="pixels",
+            elem_classes=["pixels", *classes],
             height=height,
             min_width=80,
             buttons=["download"],
@@ -422,7 +431,7 @@ def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
 def generate_tab(endpoints: Endpoints) -> None:
     start_image, start_caption = endpoints.generate("vae")
     start_traversals, traversals_caption = endpoints.traversal_grid("vae")
-    with gr.Row():
+    with gr.Row(elem_classes="answer-first"):
         with gr.Column(scale=1):
             variant = variant_radio(endpoints.variants, "vae", elem_id="generate-variant")
             # what a model that draws the digit asked for (cvae, vq) draws; shown only for one (empty: cvae: its most
@@ -436,7 +445,7 @@ def generate_tab(endpoints: Endpoints) -> None:
                 random_button = gr.Button("Random sample", variant="primary", elem_id="random-sample")
                 reset_button = gr.Button("Reset", elem_id="generate-reset")
         with gr.Column(scale=1):
-            image = digit_image("Decoded", height=200, value=start_image, elem_id="generated")
+            image = digit_image("Decoded", height=200, value=start_image, elem_id="generated", classes=("answer",))
             details = gr.Markdown(start_caption, label="Caption")
             grid = digit_image("Random samples", value=endpoints.sample_grid("vae", 0))
             more = gr.Button("New samples")
@@ -509,7 +518,7 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
 
 def latent_map_tab(endpoints: Endpoints) -> None:
     start_map, start_digit, start_caption = endpoints.latent_map("deep", 0.0, 0.0)
-    with gr.Row():
+    with gr.Row(elem_classes="answer-first"):
         with gr.Column(scale=3):
             variant = variant_radio(endpoints.variants, "deep")
             atlas = written_once(
@@ -518,7 +527,7 @@ def latent_map_tab(endpoints: Endpoints) -> None:
         with gr.Column(scale=2):
             x = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="x (SD along the 1st axis)", elem_id="map-x")
             y = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="y (SD along the 2nd axis)", elem_id="map-y")
-            digit = digit_image("Decoded at the ring", height=200, value=start_digit, elem_id="map-digit")
+            digit = digit_image("Decoded at the ring", height=200, value=start_digit, elem_id="map-digit", classes=("answer",))
             details = gr.Markdown(start_caption, label="Caption")
     live([variant.input, x.input, y.input], friendly(endpoints.latent_map), [variant, x, y], [atlas, digit, details], "latent_map")
 

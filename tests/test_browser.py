@@ -334,7 +334,8 @@ def test_a_photo_is_read_on_every_tab_with_a_sketchpad(page, mnist_test, tmp_pat
 def test_on_a_phone_a_finger_draws_and_the_answer_comes_right_below_the_pad(space, page):
     """A phone-sized page (390x844, touch): each tab with a pad shows the pad, its Clear and then the
     answers, the other controls after them (side by side on a desk, a drawing's answer was two screens
-    down); a stroke of a finger (touch events, not the mouse) is read as a 1."""
+    down); a stroke of a finger (touch events, not the mouse) is read as a 1. Generate and the Latent
+    map show the decoded digit first, and Generate's stays in sight down to its last slider."""
     phone = page.context.browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     tab = phone.new_page()
     tab.set_default_timeout(TIMEOUT)
@@ -369,6 +370,17 @@ def test_on_a_phone_a_finger_draws_and_the_answer_comes_right_below_the_pad(spac
         tab.wait_for_timeout(300)
         tops = [top(elem_id) for elem_id in ids]
         assert tops == sorted(tops), (name, tops)
+    tab.get_by_role("button", name="More tabs").click()
+    tab.locator(".overflow-dropdown button", has_text="Latent map").click()
+    assert top("map-digit") < top("latent-map") < top("map-x")  # the decoded digit above the map
+    tab.get_by_role("button", name="More tabs").click()
+    tab.locator(".overflow-dropdown button", has_text="Generate").click()
+    assert top("generated") < top("axis-1")
+    tab.locator("#axis-8").scroll_into_view_if_needed()
+    decoded, slider = (tab.locator(f"#{elem_id}").bounding_box() for elem_id in ("generated", "axis-8"))
+    assert 0 <= decoded["y"] < decoded["y"] + decoded["height"] <= slider["y"] < 844  # kept in sight above the slider
+    tab.get_by_role("button", name="More tabs").click()  # the tab menu opens over the sticky digit, not under it
+    tab.locator(".overflow-dropdown button", has_text="Features").click()
     phone.close()
     assert answers_stand_beside_the_pad(page)
 
