@@ -221,14 +221,17 @@ class Phase:
     errors: list[str]
     wall: float
 
-    def stats(self, endpoint: str) -> dict[str, Any]:
-        values = self.latencies[endpoint]
-        return {
-            "count": len(values),
-            "p50_ms": round(float(np.percentile(values, 50)) * 1000, 1),
-            "p95_ms": round(float(np.percentile(values, 95)) * 1000, 1),
-            "mean_ms": round(float(np.mean(values)) * 1000, 1),
-        }
+
+def in_ms(seconds: list[float]) -> dict[str, float | None]:
+    """p50, p95, mean and max of latencies in `seconds`, in ms (None where there are none)."""
+    if not seconds:
+        return dict.fromkeys(("p50_ms", "p95_ms", "mean_ms", "max_ms"))
+    values = np.asarray(seconds) * 1000
+    p50, p95 = np.percentile(values, [50, 95])
+    return {
+        name: round(float(value), 1)
+        for name, value in (("p50_ms", p50), ("p95_ms", p95), ("mean_ms", values.mean()), ("max_ms", values.max()))
+    }
 
 
 def drive_all(callers: list[Any], calls: int, sketches: list[Sketch], seed: int) -> Phase:
@@ -276,7 +279,7 @@ def run_load(url: str, clients: int, calls: int, kind: str, sketches: list[Sketc
     server_cpu = cpu_seconds(server_pid) - server_cpu if server_pid else None
     for caller in callers:
         caller.close()
-    first_calls = np.array([value for values in arrival.latencies.values() for value in values]) * 1000
+    first_calls = [value for values in arrival.latencies.values() for value in values]
     return {
         "client": kind,
         "clients": clients,
@@ -286,13 +289,8 @@ def run_load(url: str, clients: int, calls: int, kind: str, sketches: list[Sketc
         "calls_per_s": round(clients * calls / load.wall, 1),
         "server_cpu_ms_per_call": round(server_cpu * 1000 / (clients * calls), 1) if server_cpu is not None else None,
         "client_cpu_ms_per_call": round(client_cpu * 1000 / (clients * calls), 1),
-        "endpoints": {endpoint: load.stats(endpoint) for endpoint in ENDPOINTS if load.latencies[endpoint]},
-        "arrival": {
-            "calls": len(first_calls),
-            "p50_ms": round(float(np.percentile(first_calls, 50)), 1) if len(first_calls) else None,
-            "p95_ms": round(float(np.percentile(first_calls, 95)), 1) if len(first_calls) else None,
-            "max_ms": round(float(first_calls.max()), 1) if len(first_calls) else None,
-        },
+        "endpoints": {endpoint: {"count": len(values), **in_ms(values)} for endpoint, values in load.latencies.items() if values},
+        "arrival": {"calls": len(first_calls), **in_ms(first_calls)},
     }
 
 

@@ -35,13 +35,17 @@
         if (!file.type.startsWith("image/")) return file;
         const bitmap = await createImageBitmap(file); // upright, as the photo's EXIF orientation says
         const scale = MAX_SIDE / Math.max(bitmap.width, bitmap.height);
-        if (scale >= 1) return file;
+        if (scale >= 1) {
+            bitmap.close();
+            return file;
+        }
         const canvas = document.createElement("canvas");
         canvas.width = Math.max(1, Math.round(bitmap.width * scale));
         canvas.height = Math.max(1, Math.round(bitmap.height * scale));
         const context = canvas.getContext("2d");
         context.imageSmoothingQuality = "high";
         context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+        bitmap.close();
         const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
         return new File([blob], file.name.replace(/\.[^.]*$/, "") + ".png", {type: "image/png"});
     };
