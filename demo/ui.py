@@ -93,6 +93,9 @@ CSS = """
   .pad-first .sketch, .pad-first .pads, .pad-first .clear { order: -2; }
   .pad-first > .column:last-child > * { order: -1; }
   #reconstruct-seen, #reconstruction { min-width: 100% !important; }  /* a line each: room for the long label */
+  /* the gallery six a row: thumbnails a finger can hit (ten a row left 24 px, mostly caption) */
+  .digit-gallery .grid-container { grid-template-columns: repeat(6, minmax(0, 1fr)); }
+  .digit-gallery .caption-label { padding: 0 4px; font-size: 11px; }
 }
 """
 # Gradio scopes `css` to the inside of the page's container; the container itself is styled here. Its
@@ -498,11 +501,11 @@ def interpolate_tab(endpoints: Endpoints, gallery: Digits) -> None:
             clear.click(None, None, target, js="() => 'A'", api_visibility="private")  # the next pick fills A again
             picker = digit_gallery(gallery, elem_id="interpolate-gallery")
         with gr.Column(scale=2):
-            variant = variant_radio(endpoints.variants, "vae")
-            digit = label_picker(elem_id="interpolate-digit")
-            steps = gr.Slider(2, 16, value=8, step=1, label="Steps", elem_id="steps")
             strip = digit_image("From A to B", elem_id="interpolation")
             details = gr.Markdown(INTERPOLATE_HINT, label="Caption", elem_id="interpolate-details")
+            variant = variant_radio(endpoints.variants, "vae", elem_id="interpolate-variant")
+            digit = label_picker(elem_id="interpolate-digit")
+            steps = gr.Slider(2, 16, value=8, step=1, label="Steps", elem_id="steps")
 
     @friendly
     def fill(which: str, evt: gr.SelectData) -> tuple[Any, Any, str]:

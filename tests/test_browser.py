@@ -334,8 +334,9 @@ def test_a_photo_is_read_on_every_tab_with_a_sketchpad(page, mnist_test, tmp_pat
 def test_on_a_phone_a_finger_draws_and_the_answer_comes_right_below_the_pad(space, page):
     """A phone-sized page (390x844, touch): each tab with a pad shows the pad, its Clear and then the
     answers, the other controls after them (side by side on a desk, a drawing's answer was two screens
-    down); a stroke of a finger (touch events, not the mouse) is read as a 1. Generate and the Latent
-    map show the decoded digit first, and Generate's stays in sight down to its last slider."""
+    down); a stroke of a finger (touch events, not the mouse) is read as a 1. The gallery's digits are
+    big enough for a finger (ten a row left 24 px each) and a tap puts one on the pad. Generate and the
+    Latent map show the decoded digit first, and Generate's stays in sight down to its last slider."""
     phone = page.context.browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     tab = phone.new_page()
     tab.set_default_timeout(TIMEOUT)
@@ -359,7 +360,7 @@ def test_on_a_phone_a_finger_draws_and_the_answer_comes_right_below_the_pad(spac
     tab.screenshot(path=str(SHOTS / "phone.png"))  # the pad, its Clear and the answers on one screen
     for name, ids in [
         ("Denoise", ["denoise-sketch", "denoise-clear", "denoise-0", "denoise-gallery"]),
-        ("Interpolate", ["sketch-b", "interpolate-clear", "interpolation", "interpolate-gallery"]),
+        ("Interpolate", ["sketch-b", "interpolate-clear", "interpolation", "interpolate-variant", "interpolate-gallery"]),
         ("Features", ["features-sketch", "features-clear", "features", "features-gallery"]),
     ]:
         if tab.get_by_role("tab", name=name).is_visible():
@@ -370,6 +371,12 @@ def test_on_a_phone_a_finger_draws_and_the_answer_comes_right_below_the_pad(spac
         tab.wait_for_timeout(300)
         tops = [top(elem_id) for elem_id in ids]
         assert tops == sorted(tops), (name, tops)
+        if name == "Denoise":
+            thumbnails = tab.locator("#denoise-gallery .thumbnail-item")
+            widths = [thumbnails.nth(i).bounding_box()["width"] for i in range(thumbnails.count())]
+            assert len(widths) == 30 and min(widths) >= 44, widths
+            thumbnails.nth(21).tap()  # a 7, tapped with a finger
+            assert looks_like(fetch(tab, wait_for_new_image(tab, "denoise-0")), "7")
     tab.get_by_role("button", name="More tabs").click()
     tab.locator(".overflow-dropdown button", has_text="Latent map").click()
     assert top("map-digit") < top("latent-map") < top("map-x")  # the decoded digit above the map
