@@ -416,7 +416,7 @@ def reconstruct_tab(endpoints: Endpoints) -> None:
 def denoise_tab(endpoints: Endpoints, gallery: Digits) -> None:
     with gr.Row(elem_classes="pad-first"):
         with gr.Column(scale=1):
-            sketch = sketchpad("Draw a digit, or pick one below", elem_id="denoise-sketch")
+            sketch = sketchpad("Draw a digit", elem_id="denoise-sketch")
             clears = clear_button([sketch], elem_id="denoise-clear")[1]
             picker = digit_gallery(gallery, elem_id="denoise-gallery")
         with gr.Column(scale=1):
@@ -548,7 +548,7 @@ def features_tab(endpoints: Endpoints, gallery: Digits) -> None:
     top_grid, top_caption = endpoints.top_digits("deep", 0)
     with gr.Row(elem_classes="pad-first"):
         with gr.Column(scale=1):
-            sketch = sketchpad("Draw a digit, or pick one below", elem_id="features-sketch")
+            sketch = sketchpad("Draw a digit", elem_id="features-sketch")
             clears = clear_button([sketch], elem_id="features-clear")[1]
             picker = digit_gallery(gallery, elem_id="features-gallery")
         with gr.Column(scale=1):

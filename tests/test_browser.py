@@ -335,8 +335,9 @@ def test_on_a_phone_a_finger_draws_and_the_answer_comes_right_below_the_pad(spac
     """A phone-sized page (390x844, touch): each tab with a pad shows the pad, its Clear and then the
     answers, the other controls after them (side by side on a desk, a drawing's answer was two screens
     down); a stroke of a finger (touch events, not the mouse) is read as a 1. The gallery's digits are
-    big enough for a finger (ten a row left 24 px each) and a tap puts one on the pad. Generate and the
-    Latent map show the decoded digit first, and Generate's stays in sight down to its last slider."""
+    big enough for a finger (ten a row left 24 px each) and a tap puts one on the pad; a pad's label
+    stays clear of its zoom toolbar. Generate and the Latent map show the decoded digit first, and
+    Generate's stays in sight down to its last slider."""
     phone = page.context.browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     tab = phone.new_page()
     tab.set_default_timeout(TIMEOUT)
@@ -371,6 +372,8 @@ def test_on_a_phone_a_finger_draws_and_the_answer_comes_right_below_the_pad(spac
         tab.wait_for_timeout(300)
         tops = [top(elem_id) for elem_id in ids]
         assert tops == sorted(tops), (name, tops)
+        label, tools = (tab.locator(f"#{ids[0]} {part}").first.bounding_box() for part in ("label", ".top-panel"))
+        assert label["x"] + label["width"] <= tools["x"], f"{name}: the pad's label runs under its zoom toolbar"
         if name == "Denoise":
             thumbnails = tab.locator("#denoise-gallery .thumbnail-item")
             widths = [thumbnails.nth(i).bounding_box()["width"] for i in range(thumbnails.count())]
