@@ -26,7 +26,7 @@ import numpy as np
 from gradio import processing_utils, utils
 from gradio.data_classes import GradioModel, GradioRootModel
 from gradio.route_utils import API_PREFIX
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 from starlette.middleware import Middleware
 
 from autoencoders.config import CORRUPTIONS
@@ -252,7 +252,7 @@ def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
 
     def readable(payload: Any) -> Any:
         try:
-            return preprocess(payload)
+            return preprocess(upright(payload))
         except Image.DecompressionBombError:
             raise gr.Error(
                 f"This image is too large: the Space reads images of up to {MAX_PIXELS:,} pixels (4096x4096). Scale it down.",
@@ -266,6 +266,23 @@ def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
 
     pad.preprocess = readable  # type: ignore[method-assign]
     return pad
+
+
+def upright(payload: Any) -> Any:
+    """`payload` (a sketchpad's) with its background photo turned as its EXIF orientation says. A
+    phone stores a photo as its sensor read it and tags how to turn it; browsers obey the tag, Gradio's
+    editor does not, so through the API an upright 7 arrived on its side. Most pictures carry no
+    tag and pass untouched; a turned one is saved beside the upload, as a PNG."""
+    background = getattr(payload, "background", None)
+    if background is None or background.path is None:
+        return payload
+    with Image.open(background.path) as photo:
+        if photo.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+            return payload
+        turned = ImageOps.exif_transpose(photo)
+    path = Path(background.path).with_suffix(".upright.png")
+    turned.save(path)
+    return payload.model_copy(update={"background": background.model_copy(update={"path": str(path), "orig_name": path.name})})
 
 
 def clear_button(pads: list[gr.Sketchpad], elem_id: str) -> tuple[gr.Button, gr.Number]:

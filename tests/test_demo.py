@@ -6,13 +6,14 @@ import os
 import subprocess
 import sys
 import time
+from io import BytesIO
 
 import numpy as np
 import pytest
 import torch
 from conftest import REPO, render_sketch, sketch_payload
 from photos import make_photos
-from PIL import Image
+from PIL import ExifTags, Image
 
 from autoencoders import VARIANTS, AutoEncoder
 from autoencoders.metrics import psnr, squared_error_per_image
@@ -164,6 +165,27 @@ def test_a_photo_through_the_api_is_read_as_its_digit(client, photos, digit_clas
         for name, cell in zip(VARIANTS, cells(read(strip_path))):
             assert squared_error_per_image(seen, as_tensor(cell)).item() < RECONSTRUCTION_BOUND[name], name  # a digit, not a blob
         assert "squared error" in details
+
+
+def test_a_phone_photo_stored_on_its_side_is_read_upright(client, photos, digit_classifier, tmp_path):
+    """A phone stores a photo as its sensor read it, with an EXIF tag saying how to turn it (browsers
+    obey it): through the API the tagged photo is read as the same digit as the upright one."""
+    from gradio_client import handle_file
+
+    from benchmarks.digit_classifier import predict
+
+    photo = photos[0][0]
+    upright = Image.open(BytesIO(photo.jpeg))
+    exif = Image.Exif()
+    seen = []
+    for orientation, stored in ((1, upright), (6, upright.transpose(Image.Transpose.ROTATE_90)), (3, upright.rotate(180))):
+        exif[ExifTags.Base.Orientation] = orientation
+        path = tmp_path / f"orientation{orientation}.jpg"
+        stored.save(path, quality=95, exif=exif)
+        payload = {"background": handle_file(str(path)), "layers": [], "composite": None}
+        seen.append(as_tensor(read(client.predict(payload, "deep", api_name="/reconstruct")[0])))
+    assert predict(digit_classifier, torch.cat(seen))[1].tolist() == [photo.label] * 3  # on its side: a 6 and an 8
+    assert all((tagged - seen[0]).abs().mean() < 0.02 for tagged in seen[1:])  # on its side: 0.12 and 0.08 apart
 
 
 def test_empty_tiny_and_malformed_input_get_messages():
