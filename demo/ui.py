@@ -271,12 +271,14 @@ def sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
 def upright(payload: Any) -> Any:
     """`payload` (a sketchpad's) with its background photo turned as its EXIF orientation says. A
     phone stores a photo as its sensor read it and tags how to turn it; browsers obey the tag, Gradio's
-    editor does not, so through the API an upright 7 arrived on its side. Most pictures carry no
-    tag and pass untouched; a turned one is saved beside the upload, as a PNG."""
+    editor does not, so through the API an upright 3 arrived on its side and was read as a 6. Most
+    pictures carry no tag and pass untouched; a turned one is saved beside the upload, as a PNG."""
     background = getattr(payload, "background", None)
     if background is None or background.path is None:
         return payload
     with Image.open(background.path) as photo:
+        if photo.format == "PNG" and "exif" not in photo.info:
+            return payload  # drawings: the canvas tags none (looking past a PNG's pixels costs a decode, 0.4 ms)
         if photo.getexif().get(ExifTags.Base.Orientation, 1) == 1:
             return payload
         turned = ImageOps.exif_transpose(photo)

@@ -169,7 +169,8 @@ def test_a_photo_through_the_api_is_read_as_its_digit(client, photos, digit_clas
 
 def test_a_phone_photo_stored_on_its_side_is_read_upright(client, photos, digit_classifier, tmp_path):
     """A phone stores a photo as its sensor read it, with an EXIF tag saying how to turn it (browsers
-    obey it): through the API the tagged photo is read as the same digit as the upright one."""
+    obey it): through the API the tagged photos (JPEG, and PNG, which may carry the tag too) are read
+    as the same digit as the upright one."""
     from gradio_client import handle_file
 
     from benchmarks.digit_classifier import predict
@@ -178,13 +179,19 @@ def test_a_phone_photo_stored_on_its_side_is_read_upright(client, photos, digit_
     upright = Image.open(BytesIO(photo.jpeg))
     exif = Image.Exif()
     seen = []
-    for orientation, stored in ((1, upright), (6, upright.transpose(Image.Transpose.ROTATE_90)), (3, upright.rotate(180))):
+    on_its_side = upright.transpose(Image.Transpose.ROTATE_90)
+    for orientation, stored, suffix in (
+        (1, upright, "jpg"),
+        (6, on_its_side, "jpg"),
+        (3, upright.rotate(180), "jpg"),
+        (6, on_its_side, "png"),
+    ):
         exif[ExifTags.Base.Orientation] = orientation
-        path = tmp_path / f"orientation{orientation}.jpg"
-        stored.save(path, quality=95, exif=exif)
+        path = tmp_path / f"orientation{orientation}.{suffix}"
+        stored.save(path, exif=exif)
         payload = {"background": handle_file(str(path)), "layers": [], "composite": None}
         seen.append(as_tensor(read(client.predict(payload, "deep", api_name="/reconstruct")[0])))
-    assert predict(digit_classifier, torch.cat(seen))[1].tolist() == [photo.label] * 3  # on its side: a 6 and an 8
+    assert predict(digit_classifier, torch.cat(seen))[1].tolist() == [photo.label] * 4  # on its side: a 6 and an 8
     assert all((tagged - seen[0]).abs().mean() < 0.02 for tagged in seen[1:])  # on its side: 0.12 and 0.08 apart
 
 
