@@ -51,6 +51,11 @@ NO_CODE = pd.DataFrame({"unit": pd.Series(dtype=int), "value": pd.Series(dtype=f
 Sketch = Any  # a Sketchpad value: {"background", "layers", "composite"} of numpy images, or None
 
 
+def with_article(digit: Any) -> str:
+    """A digit with its article, as a caption reads it: "a 7", "an 8"."""
+    return f"an {digit}" if str(digit) == "8" else f"a {digit}"
+
+
 def to_uint8(images: Tensor) -> np.ndarray:
     """[..., H, W] floats in [0, 1] -> uint8 [H, W] (the single image or grid they hold)."""
     return images.clamp(0, 1).mul(255).round().to(torch.uint8).reshape(images.shape[-2:]).numpy()
@@ -174,9 +179,9 @@ class Endpoints:
         if not model.conditional:
             return None, ""
         if digit != GUESS:
-            return [int(digit)] * len(images), f"read as a {digit} (picked)"
+            return [int(digit)] * len(images), f"read as {with_article(digit)} (picked)"
         guesses = label_scores(model, images).argmax(dim=1).tolist()
-        return guesses, "guessed: read as " + ", ".join(f"a {g}" for g in guesses) + " (the label it finds likeliest)"
+        return guesses, "guessed: read as " + ", ".join(map(with_article, guesses)) + " (the label it finds likeliest)"
 
     @torch.inference_mode()
     def reconstruct(
@@ -249,7 +254,7 @@ class Endpoints:
             seed = zlib.crc32(" ".join(f"{value:.1f}" for value in values).encode())
             label = self.drawn_digit(model, digit, None)
             image = model.sample(1, torch.Generator().manual_seed(seed), labels=label)
-            asked = f" as a {label}" if label is not None else ""
+            asked = f" as {with_article(label)}" if label is not None else ""
             return to_uint8(image), (
                 f"{variant}: its code ({model.bottleneck.describe_code()}) is not a vector, so it has no axes to move along: "
                 f"each position of the sliders picks a seed, and the digit is drawn{asked} from the prior fitted over its token grids."
@@ -260,8 +265,8 @@ class Endpoints:
         drawn = self.drawn_digit(model, digit, label)
         image = model.decode(model.code_from_axes(full, origin), drawn)
         axes = "units of its prior N(0, I)" if model.has_prior else "principal axes of its training codes"
-        caption = f"{variant}: {float(point.norm()):.1f} SD along the {axes}, from its most typical test digit (a {label})"
-        return to_uint8(image), caption + (f", drawn as a {drawn}." if drawn is not None else ".")
+        caption = f"{variant}: {float(point.norm()):.1f} SD along the {axes}, from its most typical test digit ({with_article(label)})"
+        return to_uint8(image), caption + (f", drawn as {with_article(drawn)}." if drawn is not None else ".")
 
     @staticmethod
     def drawn_digit(model: AutoEncoder, digit: Any, default: int | Tensor | None) -> int | Tensor | None:
@@ -291,9 +296,9 @@ class Endpoints:
         span = f"{TRAVERSAL_VALUES[0]:g} to {TRAVERSAL_VALUES[-1]:g}"
         caption = (
             f"{variant}: its {len(units)} active units (variance over the bundled digits > 0.01), one a row, most variable first "
-            f"({', '.join(map(str, units))}), each set from {span} SD with the others at the code of its most typical digit (a {label})"
+            f"({', '.join(map(str, units))}), each set from {span} SD with the others at the code of its most typical digit ({with_article(label)})"
         )
-        return tile(grid.flatten(0, 1), grid.shape[1]), caption + (f", drawn as a {drawn}." if drawn is not None else ".")
+        return tile(grid.flatten(0, 1), grid.shape[1]), caption + (f", drawn as {with_article(drawn)}." if drawn is not None else ".")
 
     @staticmethod
     def random_coordinates() -> list[float]:
@@ -431,7 +436,7 @@ class Endpoints:
             f"{variant}: {len(atlas.points)} test digits on the two principal axes of their codes; "
             f"the ring at ({x:.2f}, {y:.2f}) SD decodes to the digit on the right"
         )
-        caption += f", drawn as a {nearest}: the label of the test digit nearest the ring." if nearest is not None else "."
+        caption += f", drawn as {with_article(nearest)}: the label of the test digit nearest the ring." if nearest is not None else "."
         return atlas.render((x, y)), to_uint8(image), caption
 
     def models_markdown(self) -> str:

@@ -3,6 +3,7 @@ fed real MNIST test digits rendered as sketchpad strokes. Plus its preprocessing
 models come from."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -314,7 +315,9 @@ def test_noise_is_stable_as_the_slider_moves(client, sketches):
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_generated_images_are_digits_not_noise(client, name):
-    centre, moved = (read(client.predict(name, *coords, api_name="/generate")[0]) for coords in ([0] * 8, [2, -1, 0, 0, 0, 0, 0, 1]))
+    (centre, caption), (moved, _) = (client.predict(name, *coords, api_name="/generate") for coords in ([0] * 8, [2, -1, 0, 0, 0, 0, 0, 1]))
+    centre, moved = read(centre), read(moved)
+    assert not re.search(r"\ba 8\b", caption), caption  # "an 8": vae's, from its most typical digit, read "(a 8)"
     for image in (centre, moved):
         assert image.shape == (32, 32) and image.dtype == np.uint8
         assert image[2:30, 2:30].mean() > 2 * image[[0, 1, 30, 31]].mean() + 1  # ink in the field, not in the pad
