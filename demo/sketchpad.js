@@ -32,8 +32,7 @@
     const MAX_SIDE = 640;
     const sentAgain = new WeakSet();
     const shrink = async (file) => {
-        if (!file.type.startsWith("image/")) return file;
-        const bitmap = await createImageBitmap(file); // upright, as the photo's EXIF orientation says
+        const bitmap = await createImageBitmap(file); // upright, as the photo's EXIF orientation says; throws if unreadable
         const scale = MAX_SIDE / Math.max(bitmap.width, bitmap.height);
         if (scale >= 1) {
             bitmap.close();
@@ -49,9 +48,32 @@
         const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
         return new File([blob], file.name.replace(/\.[^.]*$/, "") + ".png", {type: "image/png"});
     };
+    // A file the browser cannot read as a picture (a damaged file, an iPhone's HEIC photo in Chrome)
+    // left the pad as it was, without a word: say so, in a note that goes by itself.
+    const tell = (message) => {
+        const note = document.createElement("div");
+        note.className = "picture-note";
+        note.setAttribute("role", "alert");
+        note.textContent = message;
+        Object.assign(note.style, {
+            position: "fixed", top: "16px", right: "16px", zIndex: 1000, maxWidth: "min(420px, calc(100vw - 32px))",
+            padding: "12px 16px", borderRadius: "8px", border: "1px solid var(--error-border-color, #ef4444)",
+            background: "var(--background-fill-primary, white)", color: "var(--body-text-color, black)",
+            boxShadow: "0 4px 12px rgba(0, 0, 0, 0.25)", fontSize: "14px",
+        });
+        (document.querySelector(".gradio-container") ?? document.body).append(note);
+        setTimeout(() => note.remove(), 10000);
+    };
     const shrunk = async (files) => {
         const transfer = new DataTransfer();
-        for (const file of files) transfer.items.add(await shrink(file).catch(() => file)); // unreadable: as it is
+        for (const file of files) {
+            try {
+                transfer.items.add(await shrink(file));
+            } catch {
+                const heic = /\.hei[cf]$/i.test(file.name) ? " (an iPhone takes JPEGs with Settings › Camera › Formats › Most Compatible)" : "";
+                tell(`Your browser cannot read "${file.name}" as a picture. Send a JPEG, PNG or WebP${heic}.`);
+            }
+        }
         return transfer;
     };
     document.addEventListener("change", (event) => {
@@ -60,6 +82,7 @@
         event.stopImmediatePropagation();
         shrunk([...input.files]).then((transfer) => {
             input.files = transfer.files;
+            if (!transfer.files.length) return; // nothing readable: the pad stays as it was
             const again = new Event("change", {bubbles: true});
             sentAgain.add(again);
             input.dispatchEvent(again);
@@ -71,6 +94,7 @@
         event.preventDefault();
         event.stopImmediatePropagation();
         shrunk([...event.dataTransfer.files]).then((transfer) => {
+            if (!transfer.files.length) return;
             const again = new DragEvent("drop", {bubbles: true, cancelable: true, dataTransfer: transfer,
                                                  clientX: event.clientX, clientY: event.clientY});
             sentAgain.add(again);

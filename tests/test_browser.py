@@ -247,13 +247,66 @@ def phone_photo(photo, path: Path) -> np.ndarray:
     return np.asarray(big.resize((640, 480), Image.BILINEAR))
 
 
+def drop_file(page, elem_id: str, path: Path, mime: str) -> None:
+    """Drop the file at `path` on the middle of the pad `elem_id`, as a file dragged from the desktop."""
+    import base64
+
+    page.evaluate(
+        """([id, name, mime, data]) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, {type: mime}));
+            const box = document.getElementById(id).getBoundingClientRect();
+            const [x, y] = [box.left + box.width / 2, box.top + box.height / 2];
+            const target = document.elementFromPoint(x, y);
+            for (const type of ["dragenter", "dragover", "drop"])
+                target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: transfer, clientX: x, clientY: y}));
+        }""",
+        [elem_id, path.name, mime, base64.b64encode(path.read_bytes()).decode()],
+    )
+
+
+def test_a_file_the_browser_cannot_read_is_named_and_the_pad_keeps_its_digit(page, mnist_test, tmp_path):
+    """A damaged file, or an iPhone's HEIC photo (which Chromium cannot decode), chosen or dropped: a
+    note names it and says what to send, nothing is uploaded, and the pad keeps the digit it had (the
+    page used to say nothing at all)."""
+    uploads = []
+    page.on("request", lambda request: uploads.append(request.url) if "/gradio_api/upload" in request.url else None)
+    open_tab(page, "Reconstruct")
+    clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+    images, labels, _ = mnist_test
+    good = tmp_path / "digit.jpg"
+    good.write_bytes(make_photos(images[5002:5003, 0, 2:30, 2:30].numpy(), labels[5002:5003].numpy(), 1)[0].jpeg)
+    page.locator("#reconstruct-sketch input[type=file]").set_input_files(good)
+    wait_for_new_image(page, "reconstruct-seen")
+    heic, damaged = tmp_path / "IMG_0001.HEIC", tmp_path / "scan.jpg"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(range(256)) * 40)  # a HEIC file's opening, then not a picture
+    damaged.write_bytes(good.read_bytes()[:200])  # a JPEG cut short
+    while True:  # the pad uploads its pictures again and again for a second or two, from about 1 s on
+        count = len(uploads)
+        page.wait_for_timeout(1500)
+        if len(uploads) == count and count:
+            break
+    seen = image_src(page, "reconstruct-seen")
+    uploads.clear()
+    page.locator("#reconstruct-sketch input[type=file]").set_input_files(heic)
+    note = page.get_by_role("alert").filter(has_text="IMG_0001.HEIC")
+    note.wait_for()
+    assert "JPEG, PNG or WebP" in note.inner_text() and "Most Compatible" in note.inner_text()
+    drop_file(page, "reconstruct-sketch", damaged, "image/jpeg")
+    page.get_by_role("alert").filter(has_text="scan.jpg").wait_for()
+    page.wait_for_timeout(1000)  # time for an upload, were one to go
+    assert uploads == [] and image_src(page, "reconstruct-seen") == seen
+    with page.expect_request(lambda request: "/gradio_api/upload" in request.url):
+        page.locator("#reconstruct-sketch input[type=file]").set_input_files(good)  # the input still takes a picture
+    clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+
+
 def test_a_phone_sized_photo_is_shrunk_in_the_page_and_read_chosen_or_dropped(page, mnist_test, tmp_path):
     """A 12-megapixel photo, chosen through the pad's file input and then dropped on the pad: the page
     shrinks it to 640 pixels a side before the sketchpad takes it, so none of the pad's PNG uploads
     goes over the 2 MB limit (before, they came back 413 and nothing happened), and the model reads
     the digit as the API reads the shrunk photo."""
-    import base64
-
     import torch
 
     images, labels, _ = mnist_test
@@ -274,19 +327,7 @@ def test_a_phone_sized_photo_is_shrunk_in_the_page_and_read_chosen_or_dropped(pa
     assert as_the_api_reads_it(fetch(page, wait_for_new_image(page, "reconstruct-seen"))), errors
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
 
-    page.evaluate(
-        """(data) => {
-            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], "phone.jpg", {type: "image/jpeg"}));
-            const box = document.getElementById("reconstruct-sketch").getBoundingClientRect();
-            const [x, y] = [box.left + box.width / 2, box.top + box.height / 2];
-            const target = document.elementFromPoint(x, y);
-            for (const type of ["dragenter", "dragover", "drop"])
-                target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: transfer, clientX: x, clientY: y}));
-        }""",
-        base64.b64encode(path.read_bytes()).decode(),
-    )
+    drop_file(page, "reconstruct-sketch", path, "image/jpeg")
     assert as_the_api_reads_it(fetch(page, wait_for_new_image(page, "reconstruct-seen"))), errors
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
     assert statuses and set(statuses) == {200}, statuses
