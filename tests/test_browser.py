@@ -266,6 +266,37 @@ def drop_file(page, elem_id: str, path: Path, mime: str) -> None:
     )
 
 
+def settle(page, requests: list[str]) -> None:
+    """Wait until `requests` (filled by a request listener) has not grown for 1.5 s: the editor goes on
+    uploading for a second or two after a picture arrives, from about 1 s on."""
+    while True:
+        count = len(requests)
+        page.wait_for_timeout(1500)
+        if len(requests) == count:
+            return
+
+
+def test_a_stroke_uploads_its_new_pictures_once(page):
+    """Gradio's editor uploads its three pictures (background, strokes, composite) anew whenever the
+    page gathers an event's inputs or updates a loading status: 12 to 18 uploads a stroke. The server
+    files an upload under its content's hash, so the page answers a repeat made in the last seconds
+    with the server's earlier answer: a stroke uploads only what it changed, and is still read."""
+    uploads = []
+    page.on("request", lambda request: uploads.append(request.url) if "/gradio_api/upload" in request.url else None)
+    open_tab(page, "Reconstruct")
+    clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+    counts = []
+    for strokes, digit in ((ONE_LEFT, "1"), (SEVEN, "7")):
+        settle(page, uploads)
+        uploads.clear()
+        draw(page, "reconstruct-sketch", strokes)
+        assert looks_like(fetch(page, wait_for_new_image(page, "reconstruct-seen", image_src(page, "reconstruct-seen"))), digit)
+        settle(page, uploads)
+        counts.append(len(uploads))
+        clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+    assert max(counts) <= 3, counts  # before: 12 to 18 a stroke
+
+
 def test_a_file_the_browser_cannot_read_is_named_and_the_pad_keeps_its_digit(page, mnist_test, tmp_path):
     """A damaged file, or an iPhone's HEIC photo (which Chromium cannot decode), chosen or dropped: a
     note names it and says what to send, nothing is uploaded, and the pad keeps the digit it had (the
@@ -282,11 +313,7 @@ def test_a_file_the_browser_cannot_read_is_named_and_the_pad_keeps_its_digit(pag
     heic, damaged = tmp_path / "IMG_0001.HEIC", tmp_path / "scan.jpg"
     heic.write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(range(256)) * 40)  # a HEIC file's opening, then not a picture
     damaged.write_bytes(good.read_bytes()[:200])  # a JPEG cut short
-    while True:  # the pad uploads its pictures again and again for a second or two, from about 1 s on
-        count = len(uploads)
-        page.wait_for_timeout(1500)
-        if len(uploads) == count and count:
-            break
+    settle(page, uploads)
     seen = image_src(page, "reconstruct-seen")
     uploads.clear()
     page.locator("#reconstruct-sketch input[type=file]").set_input_files(heic)
@@ -297,8 +324,10 @@ def test_a_file_the_browser_cannot_read_is_named_and_the_pad_keeps_its_digit(pag
     page.get_by_role("alert").filter(has_text="scan.jpg").wait_for()
     page.wait_for_timeout(1000)  # time for an upload, were one to go
     assert uploads == [] and image_src(page, "reconstruct-seen") == seen
-    with page.expect_request(lambda request: "/gradio_api/upload" in request.url):
-        page.locator("#reconstruct-sketch input[type=file]").set_input_files(good)  # the input still takes a picture
+    other = tmp_path / "another.jpg"
+    other.write_bytes(make_photos(images[5003:5004, 0, 2:30, 2:30].numpy(), labels[5003:5004].numpy(), 1)[0].jpeg)
+    page.locator("#reconstruct-sketch input[type=file]").set_input_files(other)  # the input still takes a picture
+    wait_for_new_image(page, "reconstruct-seen", seen)
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
 
 
