@@ -434,7 +434,7 @@ class Endpoints:
         image = model.decode(model.bottleneck.project(atlas.code(x, y)), nearest)
         caption = (
             f"{variant}: {len(atlas.points)} test digits on the two principal axes of their codes; "
-            f"the ring at ({x:.2f}, {y:.2f}) SD decodes to the digit on the right"
+            f"the ring at ({x:.2f}, {y:.2f}) SD decodes to the digit in “Decoded at the ring”"
         )
         caption += f", drawn as {with_article(nearest)}: the label of the test digit nearest the ring." if nearest is not None else "."
         return atlas.render((x, y)), to_uint8(image), caption

@@ -347,7 +347,7 @@ def test_latent_map_decodes_the_chosen_point(client):
     second = client.predict("deep", -2.0, 1.5, api_name="/latent_map")
     atlas, digit, caption = (read(first[0]), read(first[1]), first[2])
     assert atlas.shape == (360, 360, 3) and digit.shape == (32, 32)
-    assert "400 test digits" in caption
+    assert "400 test digits" in caption and "“Decoded at the ring”" in caption  # by name: on a phone it stands above
     assert np.abs(digit.astype(int) - read(second[1])).mean() > 2
     assert np.abs(atlas.astype(int) - read(second[0])).sum() > 0  # the ring moved
 
