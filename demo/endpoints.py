@@ -45,6 +45,7 @@ TOP_DIGITS = 16  # max-activating examples: the bundled test digits that activat
 RECONSTRUCT_HINT = "Draw a digit, or drop a photo of one on the canvas: every stroke updates the reconstruction."
 DENOISE_HINT = "Draw a digit or pick one below, then move the noise slider."
 INTERPOLATE_HINT = "Draw or pick two digits, A and B."
+MAP_DIGIT = "Decoded at the ring"  # the Latent map's decoded digit, named so by its caption
 CODE_GAP = 5  # units of space between the codes of two models in the "all" chart (discrete codes: their grid instead)
 NO_CODE = pd.DataFrame({"unit": pd.Series(dtype=int), "value": pd.Series(dtype=float), "variant": pd.Series(dtype=str)})
 
@@ -434,7 +435,7 @@ class Endpoints:
         image = model.decode(model.bottleneck.project(atlas.code(x, y)), nearest)
         caption = (
             f"{variant}: {len(atlas.points)} test digits on the two principal axes of their codes; "
-            f"the ring at ({x:.2f}, {y:.2f}) SD decodes to the digit in “Decoded at the ring”"
+            f"the ring at ({x:.2f}, {y:.2f}) SD decodes to the digit in “{MAP_DIGIT}”"
         )
         caption += f", drawn as {with_article(nearest)}: the label of the test digit nearest the ring." if nearest is not None else "."
         return atlas.render((x, y)), to_uint8(image), caption

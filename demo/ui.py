@@ -32,7 +32,19 @@ from starlette.middleware import Middleware
 from autoencoders.config import CORRUPTIONS
 
 from .cache import start_janitor
-from .endpoints import ALL, AXES, AXIS_RANGE, DENOISE_HINT, DIGITS, GUESS, INTERPOLATE_HINT, RECONSTRUCT_HINT, TOP_DIGITS, Endpoints
+from .endpoints import (
+    ALL,
+    AXES,
+    AXIS_RANGE,
+    DENOISE_HINT,
+    DIGITS,
+    GUESS,
+    INTERPOLATE_HINT,
+    MAP_DIGIT,
+    RECONSTRUCT_HINT,
+    TOP_DIGITS,
+    Endpoints,
+)
 from .gallery import Digits, load_digits
 from .gate import FirstComeGate
 from .latent_map import EXTENT, LatentMap
@@ -549,7 +561,7 @@ def latent_map_tab(endpoints: Endpoints) -> None:
         with gr.Column(scale=2):
             x = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="x (SD along the 1st axis)", elem_id="map-x")
             y = gr.Slider(-EXTENT, EXTENT, value=0, step=0.05, label="y (SD along the 2nd axis)", elem_id="map-y")
-            digit = digit_image("Decoded at the ring", height=200, value=start_digit, elem_id="map-digit", classes=("answer",))
+            digit = digit_image(MAP_DIGIT, height=200, value=start_digit, elem_id="map-digit", classes=("answer",))
             details = gr.Markdown(start_caption, label="Caption")
     live([variant.input, x.input, y.input], friendly(endpoints.latent_map), [variant, x, y], [atlas, digit, details], "latent_map")
 

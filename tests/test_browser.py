@@ -216,24 +216,43 @@ def test_an_uploaded_photo_is_read_as_its_digit_and_clear_removes_it(page, mnist
 
     open_tab(page, "Reconstruct")
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
-    images, labels, _ = mnist_test
-    for photo in make_photos(images[5000:5001, 0, 2:30, 2:30].numpy(), labels[5000:5001].numpy(), 1):
-        path = tmp_path / f"photo-{photo.label}.jpg"  # dark ink on light paper
-        path.write_bytes(photo.jpeg)
-        page.locator("#reconstruct-sketch input[type=file]").set_input_files(path)
-        expected = torch.from_numpy(digit_from_sketch(photo.image()))[None, None]  # what the API makes of it
-        errors = []
-
-        def as_the_api_reads_it(digit: np.ndarray) -> bool:
-            errors.append(squared_error_per_image(torch.from_numpy(digit / 255.0).float()[None, None], expected).item())
-            return errors[-1] < 2.0
-
-        assert as_the_api_reads_it(fetch(page, wait_for_new_image(page, "reconstruct-seen"))), errors
-        page.locator("#reconstruct-details").get_by_text("squared error").wait_for()
-        clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+    photo = photo_of(mnist_test, 5000)
+    path = tmp_path / f"photo-{photo.label}.jpg"  # dark ink on light paper
+    path.write_bytes(photo.jpeg)
+    page.locator("#reconstruct-sketch input[type=file]").set_input_files(path)
+    errors = []
+    as_the_api_reads_it = read_as_by_the_api(torch.from_numpy(digit_from_sketch(photo.image()))[None, None], errors)
+    assert as_the_api_reads_it(fetch(page, wait_for_new_image(page, "reconstruct-seen"))), errors
+    page.locator("#reconstruct-details").get_by_text("squared error").wait_for()
+    clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
     draw(page, "reconstruct-sketch", ONE_LEFT)  # the photo is gone: the 1 alone
     assert looks_like(fetch(page, wait_for_new_image(page, "reconstruct-seen")), "1")  # the first answer: not the photo
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
+
+
+def photo_of(mnist_test, index: int):
+    """The photo (tests/photos.py) of MNIST test digit `index`: drawn on paper, lit, photographed."""
+    images, labels, _ = mnist_test
+    return make_photos(images[index : index + 1, 0, 2:30, 2:30].numpy(), labels[index : index + 1].numpy(), 1)[0]
+
+
+def read_as_by_the_api(expected, errors: list[float]):
+    """A check that a model input the page shows is what the API makes of the same picture (`expected`,
+    [1, 1, 32, 32] from `digit_from_sketch`): squared error under 2.0, each error noted in `errors`."""
+    import torch
+
+    def check(digit: np.ndarray) -> bool:
+        errors.append(squared_error_per_image(torch.from_numpy(digit / 255.0).float()[None, None], expected).item())
+        return errors[-1] < 2.0
+
+    return check
+
+
+def uploads_of(page) -> list[str]:
+    """The URLs of the uploads `page` sends from now on, as they go out."""
+    uploads: list[str] = []
+    page.on("request", lambda request: uploads.append(request.url) if "/gradio_api/upload" in request.url else None)
+    return uploads
 
 
 def phone_photo(photo, path: Path) -> np.ndarray:
@@ -281,8 +300,7 @@ def test_a_stroke_uploads_its_new_pictures_once(page):
     page gathers an event's inputs or updates a loading status: 12 to 18 uploads a stroke. The server
     files an upload under its content's hash, so the page answers a repeat made in the last seconds
     with the server's earlier answer: a stroke uploads only what it changed, and is still read."""
-    uploads = []
-    page.on("request", lambda request: uploads.append(request.url) if "/gradio_api/upload" in request.url else None)
+    uploads = uploads_of(page)
     open_tab(page, "Reconstruct")
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
     counts = []
@@ -301,13 +319,11 @@ def test_a_file_the_browser_cannot_read_is_named_and_the_pad_keeps_its_digit(pag
     """A damaged file, or an iPhone's HEIC photo (which Chromium cannot decode), chosen or dropped: a
     note names it and says what to send, nothing is uploaded, and the pad keeps the digit it had (the
     page used to say nothing at all)."""
-    uploads = []
-    page.on("request", lambda request: uploads.append(request.url) if "/gradio_api/upload" in request.url else None)
+    uploads = uploads_of(page)
     open_tab(page, "Reconstruct")
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
-    images, labels, _ = mnist_test
     good = tmp_path / "digit.jpg"
-    good.write_bytes(make_photos(images[5002:5003, 0, 2:30, 2:30].numpy(), labels[5002:5003].numpy(), 1)[0].jpeg)
+    good.write_bytes(photo_of(mnist_test, 5002).jpeg)
     page.locator("#reconstruct-sketch input[type=file]").set_input_files(good)
     wait_for_new_image(page, "reconstruct-seen")
     heic, damaged = tmp_path / "IMG_0001.HEIC", tmp_path / "scan.jpg"
@@ -325,7 +341,7 @@ def test_a_file_the_browser_cannot_read_is_named_and_the_pad_keeps_its_digit(pag
     page.wait_for_timeout(1000)  # time for an upload, were one to go
     assert uploads == [] and image_src(page, "reconstruct-seen") == seen
     other = tmp_path / "another.jpg"
-    other.write_bytes(make_photos(images[5003:5004, 0, 2:30, 2:30].numpy(), labels[5003:5004].numpy(), 1)[0].jpeg)
+    other.write_bytes(photo_of(mnist_test, 5003).jpeg)
     page.locator("#reconstruct-sketch input[type=file]").set_input_files(other)  # the input still takes a picture
     wait_for_new_image(page, "reconstruct-seen", seen)
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
@@ -338,17 +354,12 @@ def test_a_phone_sized_photo_is_shrunk_in_the_page_and_read_chosen_or_dropped(pa
     the digit as the API reads the shrunk photo."""
     import torch
 
-    images, labels, _ = mnist_test
-    photo = make_photos(images[5002:5003, 0, 2:30, 2:30].numpy(), labels[5002:5003].numpy(), 1)[0]
     path = tmp_path / "phone.jpg"
-    expected = torch.from_numpy(digit_from_sketch(phone_photo(photo, path)))[None, None]
+    expected = torch.from_numpy(digit_from_sketch(phone_photo(photo_of(mnist_test, 5002), path)))[None, None]
     statuses = []
     page.on("response", lambda response: statuses.append(response.status) if "/gradio_api/upload" in response.url else None)
     errors = []
-
-    def as_the_api_reads_it(digit: np.ndarray) -> bool:
-        errors.append(squared_error_per_image(torch.from_numpy(digit / 255.0).float()[None, None], expected).item())
-        return errors[-1] < 2.0
+    as_the_api_reads_it = read_as_by_the_api(expected, errors)
 
     open_tab(page, "Reconstruct")
     clear(page, "reconstruct", ["reconstruct-seen", "reconstruction"])
@@ -367,14 +378,10 @@ def test_a_photo_is_read_on_every_tab_with_a_sketchpad(page, mnist_test, tmp_pat
     only Reconstruct listened to .upload), and their Clear removes it."""
     import torch
 
-    images, labels, _ = mnist_test
-    photo = next(iter(make_photos(images[5001:5002, 0, 2:30, 2:30].numpy(), labels[5001:5002].numpy(), 1)))
+    photo = photo_of(mnist_test, 5001)
     path = tmp_path / f"photo-{photo.label}.jpg"
     path.write_bytes(photo.jpeg)
-    expected = torch.from_numpy(digit_from_sketch(photo.image()))[None, None]
-
-    def as_the_api_reads_it(digit: np.ndarray) -> bool:
-        return squared_error_per_image(torch.from_numpy(digit / 255.0).float()[None, None], expected).item() < 2.0
+    as_the_api_reads_it = read_as_by_the_api(torch.from_numpy(digit_from_sketch(photo.image()))[None, None], [])
 
     open_tab(page, "Denoise")
     clear(page, "denoise", [f"denoise-{i}" for i in range(4)])
