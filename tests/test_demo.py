@@ -129,6 +129,26 @@ def test_strokes_are_read_from_the_alpha_channel():
     assert np.allclose(centre, 16, atol=0.5)  # centre of mass at MNIST's (14, 14), plus the 2-pixel pad
 
 
+def test_output_pictures_are_pngs_any_reader_reads_back_exactly(test_digits):
+    from demo.png import png_bytes
+
+    digit = test_digits[0][0, 0].numpy()
+    rng = np.random.default_rng(0)
+    pictures = {
+        "grey": digit,
+        "grey, one channel": digit[..., None],
+        "grey + alpha": np.stack([digit, 255 - digit], axis=2),
+        "RGB": rng.integers(0, 256, (37, 53, 3), dtype=np.uint8),
+        "RGBA": rng.integers(0, 256, (5, 3, 4), dtype=np.uint8),
+    }
+    for name, picture in pictures.items():
+        read = Image.open(BytesIO(png_bytes(picture)))
+        assert read.format == "PNG" and np.array_equal(np.asarray(read), picture.squeeze()), name
+    for bad in (digit.astype(np.float32), np.zeros((4, 4, 5), np.uint8), np.zeros(16, np.uint8)):
+        with pytest.raises(ValueError, match="uint8 picture"):
+            png_bytes(bad)
+
+
 def test_photos_of_digits_become_mnist_digits(photos, digit_classifier):
     """Photos (tinted, textured, unevenly lit, noisy paper or board, specks, shadows at the edge, JPEG)
     come out as the digit: read as the right one as often as a perfect scan of the same strokes is,
