@@ -282,7 +282,7 @@ def latency_section(latency: dict) -> str:
         "takes too. `gradio_client` is `Client.predict`: it checks for the server's messages every 50 ms, "
         "which adds 60-90 ms to every call whatever the server does. At 10 and 50 clients the calls queue behind "
         "the two CPU cores (clients and server share them). The Space's one process runs its Python on one core at a "
-        "time, so its calls/s cannot exceed 1000 / (server CPU ms per call): where that time goes is in docs/space.md."
+        "time, so its calls/s stay near 1000 / (server CPU ms per call): where that time goes is in docs/space.md."
         " *Arrival*: before the timed calls, each client's first call (a new connection and a new session), all "
         "clients at the same instant, the worst case of visitors arriving together; the other columns are the load "
         "that follows, each client calling again as soon as it has its answer."

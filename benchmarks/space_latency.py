@@ -20,10 +20,11 @@ the first 0.8 s.) Three kinds of client are measured:
   the Space's own page takes, since its model events skip the queue (demo/ui.py `POOL`).
 
 Each run also reports the CPU time the Space's process and the clients spent per call: on a shared
-machine the latencies move with the neighbours' load, while the server's CPU per call (9 to 18 ms,
-almost all of it Gradio's HTTP, queue and file handling: see docs/space.md) says what a change
-saved. The Space is one process, so its Python runs on one core at a time: its requests/s cannot
-exceed 1000 / (server ms per call).
+machine the latencies move with the neighbours' load, while the server's CPU per call (6 to 18 ms;
+where it goes, about a third Gradio's serving and two thirds the calls' own work: docs/space.md)
+says what a change saved. The Space is one process whose Python runs on one core at a time, so its
+calls/s stay near 1000 / (server ms per call): a little above, since PNG decoding, zlib and the models'
+arithmetic let go of the interpreter lock.
 
 Latency is measured until the client holds the result (output images as URLs; fetching a 32x32
 PNG is a further ~1 ms on loopback). Clients run on the same machine as the Space, so at N = 50
