@@ -129,6 +129,24 @@ def test_strokes_are_read_from_the_alpha_channel():
     assert np.allclose(centre, 16, atol=0.5)  # centre of mass at MNIST's (14, 14), plus the 2-pixel pad
 
 
+def test_ink_barely_darker_than_dark_paper_is_found_and_an_even_page_is_blank(test_digits):
+    """An even picture skips the paper analysis (`ink_from_photo`): below a brightness range of
+    MIN_INK**2 no contrast could reach MIN_INK, even relative to dark paper. Just above that range, on
+    paper that dark, the analysis must still run and find the digit."""
+    from demo.preprocess import MIN_INK
+
+    image = test_digits[0][0, 0].float().numpy() / 255
+    paper = 0.1  # darker than MIN_INK: contrast is read relative to MIN_INK here
+    faint = paper - 1.2 * MIN_INK**2 * image  # the digit's strokes span 1.2x the bound
+    digit = digit_from_sketch(faint)
+    assert shift_tolerant_error(torch.from_numpy(image)[None, None], torch.from_numpy(digit)[None, None]) < 1.0
+    rng = np.random.default_rng(0)
+    for shade in (0.05, 0.5, 1.0):
+        page = np.clip(shade - 0.9 * MIN_INK**2 * rng.random((64, 64)), 0, 1)  # texture just under the bound
+        with pytest.raises(EmptyCanvas):
+            digit_from_sketch(page)
+
+
 def test_output_pictures_are_pngs_any_reader_reads_back_exactly(test_digits):
     from demo.png import png_bytes
 
