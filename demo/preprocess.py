@@ -46,18 +46,22 @@ class EmptyCanvas(InputError):
     """No ink at all: a blank canvas, a cleared sketch, a uniform image."""
 
 
-def to_float(pixels: np.ndarray, peak: int | None = None) -> np.ndarray:
-    """Any numeric image array -> float32 in [0, 1]; NaN and inf become 0 and 1. Integers are read as
-    8-bit unless they exceed 255, or out of `peak` (that of the whole picture a channel comes from)."""
+def full_scale(array: np.ndarray) -> int:
+    """The value of full ink in an integer picture: 255 when its values fit 8 bits, whatever their
+    type, else its type's maximum (a 16-bit scan)."""
+    return 255 if array.dtype.itemsize == 1 or array.max(initial=0) <= 255 else int(np.iinfo(array.dtype).max)
+
+
+def to_float(pixels: np.ndarray, scale: int | None = None) -> np.ndarray:
+    """Any numeric image array -> float32 in [0, 1]; NaN and inf become 0 and 1. Integers are read out
+    of `scale`, by default their own `full_scale` (pass the whole picture's to read one channel)."""
     array = np.asarray(pixels)
     if array.dtype == bool:
         return array.astype(np.float32)
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise InputError(f"an image must hold numbers, got {array.dtype} values")
     if np.issubdtype(array.dtype, np.integer):
-        if peak is None:
-            peak = 255 if array.dtype.itemsize == 1 or array.max(initial=0) <= 255 else np.iinfo(array.dtype).max
-        return np.clip(array.astype(np.float32) / peak, 0, 1)
+        return np.clip(array.astype(np.float32) / (scale or full_scale(array)), 0, 1)
     return np.clip(np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0, 1)
 
 
@@ -72,16 +76,14 @@ def ink_from_image(pixels: np.ndarray) -> np.ndarray:
     if min(height, width) < MIN_SIDE:
         raise InputError(f"this image is only {width}x{height} pixels: draw or upload a digit at least {MIN_SIDE}x{MIN_SIDE}")
     # The channels are read one part at a time: a stroke layer's ink is its alpha, and then its colour
-    # is never converted (a quarter of the work on every stroke). A wide integer picture is read out of
-    # its type's range as a whole, as to_float would read it.
-    wide = np.issubdtype(image.dtype, np.integer) and image.dtype.itemsize > 1 and image.max(initial=0) > 255
-    peak = np.iinfo(image.dtype).max if wide else None
+    # is never converted (a quarter of the work on every stroke); all of them out of the whole picture's scale.
+    scale = full_scale(image) if np.issubdtype(image.dtype, np.integer) else None
     if image.shape[2] in (2, 4):
-        alpha = to_float(image[:, :, -1], peak)
+        alpha = to_float(image[:, :, -1], scale)
         if alpha.min() < 0.99:
             return alpha  # strokes on a transparent layer: the alpha is the ink
         image = image[:, :, :-1]
-    return ink_from_photo(to_float(image, peak).mean(axis=2))
+    return ink_from_photo(to_float(image, scale).mean(axis=2))
 
 
 def coarse(grey: np.ndarray) -> tuple[np.ndarray, int]:
